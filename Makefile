@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: deps install demo test test-fast bench clean
+
+deps:
+	@CAMSTREAM_TEST_PACKAGES=1 bash scripts/install_deps.sh
+
+$(STAMP): pyproject.toml scripts/install_deps.sh
+	@bash scripts/install_deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[rtsp,test]'
+	@touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/camstream run --source testsrc --rtsp --record --snapshots --ssd-path ./.demo/capture
+
+test: deps install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache

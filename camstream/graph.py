@@ -1,0 +1,120 @@
+"""Pure: (config, source, encoder, sinks) -> the one FFmpeg argv. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from camstream.config import Config
+from camstream.encoders import PRESETS
+from camstream.outputs.base import EncodedSink, FrameSink, Sink
+from camstream.sources import Source, SourceKind, clock_overlay, input_args, passthrough
+
+# Tee slaves that are isolated go through FFmpeg's fifo pseudo-muxer: a peer that stalls gets its packets
+# dropped instead of blocking the encoder, and a peer that fails is reopened on its own, restarting on a
+# keyframe (FFmpeg formats manual: "tee" use_fifo/fifo_options, "fifo" drop_pkts_on_overflow,
+# attempt_recovery, recover_any_error, restart_with_keyframe).
+FIFO_OPTIONS = (
+    "queue_size=90:drop_pkts_on_overflow=1:attempt_recovery=1:recover_any_error=1"
+    ":recovery_wait_time=1:restart_with_keyframe=1"
+)
+INBAND_HEADERS_BSF = "dump_extra=freq=keyframe"
+
+
+def _escape_option_value(value: str) -> str:
+    # Level 2: a slave option value is read with av_get_token(":]"), so escape those and the escape chars.
+    return "".join("\\" + c if c in "\\':]" else c for c in value)
+
+
+def _escape_slave(spec: str) -> str:
+    # Level 1: the tee target is split on "|" with av_get_token, which also eats one level of \ and '.
+    return "".join("\\" + c if c in "\\'|" else c for c in spec)
+
+
+def tee_slave(sink: EncodedSink) -> str:
+    """One `[opt=val:...]target` tee slave spec, escaped for FFmpeg's two parsing levels."""
+    options: list[tuple[str, str]] = [("f", sink.muxer)]
+    if sink.inband_headers:
+        options.append(("bsfs/v", INBAND_HEADERS_BSF))
+    # A failing peer must not end the whole FFmpeg process (tee "onfail").
+    options.append(("onfail", "ignore"))
+    if not sink.isolate:
+        options.append(("use_fifo", "0"))
+    options.extend(sink.options)
+    inner = ":".join(f"{key}={_escape_option_value(value)}" for key, value in options)
+    return _escape_slave(f"[{inner}]{sink.target}")
+
+
+def tee_spec(sinks: Sequence[EncodedSink]) -> str:
+    """The tee muxer's output string: slaves joined by '|'."""
+    return "|".join(tee_slave(s) for s in sinks)
+
+
+def prefilters(cfg: Config, source: Source, stamp: str | None = None) -> list[str]:
+    """Filters applied to every frame before any sink: the visible clock on testsrc, the latency stamp."""
+    chain: list[str] = []
+    if source.kind is SourceKind.TESTSRC:
+        chain.append(clock_overlay())
+    if stamp:
+        chain.append(stamp)
+    return chain
+
+
+def filter_graph(pre: Sequence[str], live_filter: str | None, frame_sinks: Sequence[FrameSink]) -> str:
+    """The -filter_complex string: shared pre-filters, then split into the live branch and each frame sink."""
+    branches: list[tuple[str, str]] = []
+    if live_filter is not None:
+        branches.append((live_filter, "live"))
+    branches.extend((sink.filter, f"frames{i}") for i, sink in enumerate(frame_sinks))
+    head = ",".join(pre) if pre else "null"
+    if len(branches) == 1:
+        chain, label = branches[0]
+        return f"[0:v]{head},{chain}[{label}]"
+    split_labels = "".join(f"[b{i}]" for i in range(len(branches)))
+    parts = [f"[0:v]{head},split={len(branches)}{split_labels}"]
+    parts.extend(f"[b{i}]{chain}[{label}]" for i, (chain, label) in enumerate(branches))
+    return ";".join(parts)
+
+
+def build_argv(
+    cfg: Config,
+    source: Source,
+    encoder: str,
+    sinks: Sequence[Sink],
+    stamp: str | None = None,
+) -> list[str]:
+    """The whole FFmpeg command: capture once, encode H.264 once, tee it to every encoded sink."""
+    encoded = [s for s in sinks if isinstance(s, EncodedSink)]
+    frames = [s for s in sinks if isinstance(s, FrameSink)]
+    copy = passthrough(source, cfg.video)
+    preset = PRESETS[encoder]
+    argv = [
+        cfg.ffmpeg.path, "-hide_banner", "-nostdin", "-loglevel", cfg.ffmpeg.loglevel, "-nostats",
+        # key=value progress blocks on stdout twice a second: frames, fps, bitrate, speed, drops.
+        "-progress", "pipe:1", "-stats_period", "0.5",
+    ]
+    if encoded and not copy:
+        argv.extend(preset.global_args)
+    argv.extend(input_args(source, cfg.video))
+
+    pre = prefilters(cfg, source, stamp)
+    live_filter = None if (not encoded or copy) else preset.pix_fmt_filter
+    if live_filter is not None or frames:
+        argv += ["-filter_complex", filter_graph(pre, live_filter, frames)]
+
+    if encoded:
+        if copy:
+            argv += ["-map", "0:v", "-c:v", "copy"]
+        else:
+            argv += ["-map", "[live]", *preset.args(cfg.video)]
+            if cfg.record.enabled:
+                # Extra keyframes exactly on chunk boundaries, so chunks are segment_seconds long, not rounded
+                # up to the next GOP (FFmpeg manual, -force_key_frames expr:).
+                argv += ["-force_key_frames", f"expr:gte(t,n_forced*{cfg.record.segment_seconds:g})"]
+            # MP4 and FLV need SPS/PPS as extradata; tee cannot detect that, so ask for it explicitly
+            # (FFmpeg formats manual, "tee": "the main example is the global_header flag").
+            argv += ["-flags", "+global_header"]
+        argv += ["-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
+
+    for i, sink in enumerate(frames):
+        argv += ["-map", f"[frames{i}]", *sink.args, sink.target]
+    return argv

@@ -1,0 +1,167 @@
+"""Chunks and snapshots on disk: finalise chunks as FFmpeg closes them, and keep the latest_* links fresh."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from camstream.outputs.record import PART_SUFFIX
+
+log = logging.getLogger(__name__)
+
+LATEST_VIDEO = "latest_video.mp4"
+LATEST_IMAGE = "latest_image.jpg"
+_STAMP = re.compile(r"^(\d{8}T\d{6})Z")
+
+
+def stamp_time(name: str) -> datetime | None:
+    """UTC time encoded in a chunk/snapshot name like 20261123T185333Z.mp4."""
+    match = _STAMP.match(name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def swap_link(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically (new symlink under a temp name, then rename over the old one)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(os.path.abspath(target), tmp)
+    os.replace(tmp, link)
+
+
+@dataclass
+class Chunk:
+    """A finished MP4 chunk: file, UTC start, duration in seconds (from FFmpeg's segment list)."""
+
+    path: Path
+    start: datetime | None
+    duration: float
+
+
+class ChunkWatcher:
+    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4."""
+
+    def __init__(self, segment_list: Path, video_dir: Path, latest_dir: Path) -> None:
+        self.segment_list = segment_list
+        self.video_dir = video_dir
+        self.latest_dir = latest_dir
+        self._offset = 0
+        self._partial = ""
+        self.finished: list[Chunk] = []
+        self.last: Chunk | None = None
+
+    def reset(self) -> None:
+        """Start a fresh list (before each FFmpeg start); entries already read stay handled."""
+        try:
+            self.segment_list.unlink()
+        except FileNotFoundError:
+            pass
+        self._offset = 0
+        self._partial = ""
+
+    def poll(self) -> list[Chunk]:
+        """Handle chunks FFmpeg has closed since the last call; returns them."""
+        try:
+            with self.segment_list.open("r") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+                self._offset = fh.tell()
+        except FileNotFoundError:
+            return []
+        data = self._partial + data
+        lines = data.split("\n")
+        self._partial = lines.pop()  # an incomplete last line waits for the next poll
+        landed = []
+        for line in lines:
+            chunk = self._finish(line.strip())
+            if chunk:
+                landed.append(chunk)
+        if landed:
+            self.last = landed[-1]
+            self.finished.extend(landed)
+            del self.finished[:-100]
+            swap_link(self.latest_dir / LATEST_VIDEO, landed[-1].path)
+        return landed
+
+    def _finish(self, line: str) -> Chunk | None:
+        if not line:
+            return None
+        # csv: filename,start,end (FFmpeg segment muxer, segment_list_type csv)
+        name, _, times = line.partition(",")
+        start_s, _, end_s = times.partition(",")
+        part = self.video_dir / name
+        final = self.video_dir / name.removesuffix(PART_SUFFIX)
+        try:
+            os.replace(part, final)
+        except FileNotFoundError:
+            if not final.exists():
+                log.warning("chunk %s listed by FFmpeg but missing on disk", name)
+                return None
+        try:
+            duration = float(end_s) - float(start_s)
+        except ValueError:
+            duration = 0.0
+        return Chunk(final, stamp_time(final.name), duration)
+
+
+class SnapshotWatcher:
+    """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically)."""
+
+    def __init__(self, images_dir: Path, latest_dir: Path) -> None:
+        self.images_dir = images_dir
+        self.latest_dir = latest_dir
+        self.last: Path | None = None
+        self.count = 0
+
+    def poll(self) -> Path | None:
+        """Point latest_image.jpg at the newest snapshot if it changed; return it when it did."""
+        newest = newest_file(self.images_dir, ".jpg")
+        if newest is None or newest == self.last:
+            return None
+        self.last = newest
+        self.count += 1
+        swap_link(self.latest_dir / LATEST_IMAGE, newest)
+        return newest
+
+
+def newest_file(directory: Path, suffix: str) -> Path | None:
+    """Newest finished file by name (names sort by UTC time); temp files of atomic writes are skipped."""
+    best: str | None = None
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(suffix) and _STAMP.match(name) and (best is None or name > best):
+                    best = name
+    except FileNotFoundError:
+        return None
+    return directory / best if best else None
+
+
+RECOVERED_SUFFIX = ".recovered.mp4"
+
+
+def recover_partials(video_dir: Path) -> list[Path]:
+    """After a crash or power cut, keep what a leftover .part chunk holds under a name that says so.
+
+    Fragmented MP4 plays up to the last complete fragment, so the seconds before the cut are kept; the
+    `.recovered.mp4` name tells readers it was not closed normally. Call only while FFmpeg is not running.
+    """
+    recovered = []
+    for part in sorted(video_dir.glob(f"*{PART_SUFFIX}")):
+        if part.stat().st_size == 0:
+            part.unlink()
+            continue
+        final = part.with_name(part.name.removesuffix(".mp4" + PART_SUFFIX) + RECOVERED_SUFFIX)
+        os.replace(part, final)
+        recovered.append(final)
+    return recovered

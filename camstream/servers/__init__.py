@@ -1,0 +1,1 @@
+"""Media servers camstream can run and watch: embedded RTSP, mediamtx, nginx-rtmp."""
