@@ -1,0 +1,193 @@
+"""Turn a Config into a runnable plan: source, encoder, servers, endpoints, the FFmpeg argv, and files to write."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from camstream import encoders, proc
+from camstream.config import Config
+from camstream.errors import ConfigError, PortInUseError
+from camstream.graph import build_argv
+from camstream.outputs.base import Endpoints, enabled_outputs
+from camstream.outputs.rtmp import rtmp_publish_url
+from camstream.recordings import ChunkWatcher, SnapshotWatcher
+from camstream.sources import Source, classify, passthrough
+from camstream.supervise import Pipeline, Server
+
+log = logging.getLogger("camstream")
+
+SEGMENT_LIST = "segments.csv"
+
+
+@dataclass
+class Plan:
+    """Everything `camstream run` will do, decided before anything starts (and printed by --dry-run)."""
+
+    cfg: Config
+    source: Source
+    encoder: str
+    argv: list[str]
+    servers: list[Server] = field(default_factory=list)
+    files: dict[Path, str] = field(default_factory=dict)
+    urls: list[str] = field(default_factory=list)
+    rtsp_server: str | None = None
+
+    def pipeline(self) -> Pipeline:
+        """The supervisor's view of this plan, with the disk watchers it needs."""
+        cfg = self.cfg
+        chunks = ChunkWatcher(cfg.state_dir / SEGMENT_LIST, cfg.video_dir, cfg.latest_dir) \
+            if cfg.record.enabled else None
+        snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
+        return Pipeline(
+            argv=self.argv, source=self.source, encoder=self.encoder, servers=self.servers,
+            chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval, urls=self.urls,
+            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
+        )
+
+
+def host_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (what a viewer on the LAN or hotspot connects to)."""
+    found = []
+    for name, addrs in sorted(psutil.net_if_addrs().items()):
+        for addr in addrs:
+            if addr.family == socket.AF_INET and not addr.address.startswith("127."):
+                found.append(addr.address)
+    return found
+
+
+def check_writable(directory: Path, setting: str) -> None:
+    """Fail early (exit 2) when recordings could not be written, without creating anything."""
+    probe = directory
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{setting}={directory}: not writable: choose a directory you can write to (--ssd-path)")
+
+
+def check_port_free(port: int, setting: str, address: str = "0.0.0.0") -> None:
+    """A port camstream must listen on is free, else PortInUseError naming the setting."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            raise PortInUseError(f"port {port} is already in use: choose another with {setting}") from None
+
+
+def free_port() -> int:
+    """An unused localhost TCP port (for the builtin server's ingest)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def choose_rtsp_server(cfg: Config) -> str:
+    """auto -> mediamtx when its binary is found, else builtin."""
+    if cfg.rtsp.server != "auto":
+        return cfg.rtsp.server
+    from camstream.servers.mediamtx import find_mediamtx
+
+    return "mediamtx" if find_mediamtx(cfg.rtsp.mediamtx_path or None) else "builtin"
+
+
+def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
+    """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
+    source = classify(cfg.source)
+    caps = caps or encoders.detect(cfg.ffmpeg.path)
+    copy = passthrough(source, cfg.video)
+    encoder = "copy" if copy else encoders.choose_encoder(cfg.video.encoder, caps)
+    if cfg.record.enabled or cfg.snapshots.enabled:
+        check_writable(cfg.paths.ssd_path, "SSD_PATH")
+    check_writable(cfg.state_dir, "paths.state_dir")
+
+    servers: list[Server] = []
+    files: dict[Path, str] = {}
+    rtsp_publish = rtmp_publish = None
+    rtsp_kind = None
+    hosts = host_addresses() or ["127.0.0.1"]
+    urls: list[str] = []
+    if cfg.rtsp.enabled:
+        rtsp_kind = choose_rtsp_server(cfg)
+        if rtsp_kind == "builtin":
+            from camstream.servers.rtsp_builtin import BuiltinRtspServer, available
+
+            ok, why = available()
+            if not ok:
+                raise ConfigError(f"rtsp.server=builtin: {why}")
+            if not dry_run:
+                check_port_free(cfg.rtsp.port, "--rtsp-port or rtsp.port", cfg.rtsp.address)
+            server = BuiltinRtspServer(
+                port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
+                user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
+            )
+            server.name = "rtsp"  # type: ignore[attr-defined]
+            servers.append(server)  # type: ignore[arg-type]
+            rtsp_publish = server.ingest_url()
+        elif rtsp_kind == "mediamtx":
+            from camstream.servers.mediamtx import MediamtxServer
+
+            if not dry_run:
+                check_port_free(cfg.rtsp.port, "--rtsp-port or rtsp.port", cfg.rtsp.address)
+            mtx = MediamtxServer(cfg.state_dir / "mediamtx", binary=cfg.rtsp.mediamtx_path or None,
+                                 rtsp_port=cfg.rtsp.port, path=cfg.rtsp.path,
+                                 reader_user=cfg.rtsp.user or None, reader_pass=cfg.rtsp.password or None)
+            mtx.name = "rtsp"  # type: ignore[attr-defined]
+            files[mtx.conf_path] = mtx.render()
+            servers.append(mtx)  # type: ignore[arg-type]
+            rtsp_publish = mtx.publish_url()
+        else:
+            rtsp_publish = cfg.rtsp.url
+        if rtsp_kind != "external":
+            urls += [f"rtsp://{h}:{cfg.rtsp.port}/{cfg.rtsp.path}" for h in hosts]
+        else:
+            urls.append(proc.scrub(cfg.rtsp.url))
+        log.info("RTSP server: %s", rtsp_kind)
+    if cfg.rtmp.enabled:
+        if cfg.rtmp.server == "managed":
+            from camstream.servers.nginx_rtmp import NginxRtmpServer
+
+            if not dry_run:
+                check_port_free(cfg.rtmp.port, "--rtmp-port or rtmp.port")
+            allow = "all" if cfg.rtmp.allow_publish == "all" else ("127.0.0.1",)
+            nginx = NginxRtmpServer(cfg.state_dir / "nginx", port=cfg.rtmp.port, stat_port=cfg.rtmp.stat_port,
+                                    allow_publish=allow)
+            nginx.name = "rtmp"  # type: ignore[attr-defined]
+            files[nginx.conf_path] = nginx.render()
+            servers.append(nginx)  # type: ignore[arg-type]
+            urls += [f"rtmp://{h}:{cfg.rtmp.port}/live/{cfg.rtmp.stream_key}" for h in hosts]
+        else:
+            urls.append(proc.scrub(rtmp_publish_url(cfg)))
+        rtmp_publish = rtmp_publish_url(cfg)
+    if cfg.srt.enabled:
+        urls.append(proc.scrub(cfg.srt.url))
+
+    endpoints = Endpoints(rtsp_publish=rtsp_publish, rtmp_publish=rtmp_publish,
+                          segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None)
+    sinks = [sink for output in enabled_outputs(cfg) for sink in output.sinks(cfg, endpoints)]
+    stamp = None
+    if cfg.video.clock:
+        from camstream.latency import stamp_filter
+
+        stamp = stamp_filter(cfg.video.width, cfg.video.height)
+    argv = build_argv(cfg, source, "libx264" if copy else encoder, sinks, stamp=stamp)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind)
+
+
+def prepare_dirs(cfg: Config) -> None:
+    """Create the directories a run writes into."""
+    for directory in (cfg.state_dir,):
+        directory.mkdir(parents=True, exist_ok=True)
+    if cfg.record.enabled:
+        cfg.video_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.snapshots.enabled:
+        cfg.images_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.record.enabled or cfg.snapshots.enabled:
+        cfg.latest_dir.mkdir(parents=True, exist_ok=True)

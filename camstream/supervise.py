@@ -1,0 +1,434 @@
+"""Keep the pipeline alive: start servers and FFmpeg, watch for exits and stalls, restart with backoff, stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from camstream import proc
+from camstream.config import WatchdogConfig
+from camstream.errors import CamstreamError
+from camstream.recordings import ChunkWatcher, SnapshotWatcher
+from camstream.sources import Source, exists
+
+log = logging.getLogger("camstream")
+
+STATUS_FILE = "status.json"
+
+
+class Server(Protocol):
+    """A media server camstream manages (builtin RTSP, mediamtx, nginx-rtmp)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Start the server process."""
+        ...
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Block until it accepts connections; raise ServerError if it does not."""
+        ...
+
+    def running(self) -> bool:
+        """True while its process is alive."""
+        ...
+
+    def stop(self, grace: float = 5.0) -> Any:
+        """Stop it and reap it."""
+        ...
+
+
+@dataclass
+class Progress:
+    """The latest FFmpeg -progress block."""
+
+    frame: int = 0
+    fps: float = 0.0
+    bitrate: str = ""
+    speed: str = ""
+    drop_frames: int = 0
+    dup_frames: int = 0
+    out_time_us: int = 0
+
+
+class ProgressReader:
+    """Parses FFmpeg's `-progress pipe:1` key=value blocks; remembers when the frame count last moved."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._block: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.progress = Progress()
+        self.last_frame_at: float | None = None
+
+    def feed(self, line: str) -> None:
+        """Take one stdout line from FFmpeg."""
+        key, sep, value = line.partition("=")
+        if not sep:
+            return
+        key, value = key.strip(), value.strip()
+        if key != "progress":
+            self._block[key] = value
+            return
+        block, self._block = self._block, {}
+        new = Progress(
+            frame=_int(block.get("frame")), fps=_float(block.get("fps")), bitrate=block.get("bitrate", ""),
+            speed=block.get("speed", ""), drop_frames=_int(block.get("drop_frames")),
+            dup_frames=_int(block.get("dup_frames")), out_time_us=_int(block.get("out_time_us")),
+        )
+        with self._lock:
+            if new.frame > self.progress.frame or self.last_frame_at is None and new.frame > 0:
+                self.last_frame_at = self._clock()
+            self.progress = new
+
+    def snapshot(self) -> tuple[Progress, float | None]:
+        """Thread-safe copy of the latest progress and when frames last advanced."""
+        with self._lock:
+            return self.progress, self.last_frame_at
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
+
+
+@dataclass
+class Pipeline:
+    """Everything the supervisor runs: the FFmpeg argv and environment, servers, and the disk watchers."""
+
+    argv: list[str]
+    source: Source
+    encoder: str
+    servers: Sequence[Server] = ()
+    env: dict[str, str] = field(default_factory=lambda: {"TZ": "UTC"})
+    chunks: ChunkWatcher | None = None
+    snapshots: SnapshotWatcher | None = None
+    snapshot_interval: float = 1.0
+    urls: list[str] = field(default_factory=list)
+    state_dir: Path | None = None
+    disk_path: Path | None = None
+
+
+@dataclass
+class Status:
+    """What `camstream status` and the live panel show."""
+
+    pid: int
+    state: str
+    source: str
+    encoder: str
+    started_at: float
+    uptime: float = 0.0
+    frames: int = 0
+    fps: float = 0.0
+    bitrate: str = ""
+    speed: str = ""
+    dropped_frames: int = 0
+    restarts: int = 0
+    last_restart_reason: str = ""
+    viewers: int | None = None
+    disk_free_bytes: int | None = None
+    last_chunk: str | None = None
+    last_snapshot: str | None = None
+    urls: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+class Backoff:
+    """Exponential wait between restarts, capped, plus a restarts-per-minute limit."""
+
+    def __init__(self, cfg: WatchdogConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self._clock = clock
+        self.failures = 0
+        self._recent: deque[float] = deque()
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next start, counting this failure."""
+        now = self._clock()
+        self.failures += 1
+        self._recent.append(now)
+        while self._recent and now - self._recent[0] > 60:
+            self._recent.popleft()
+        if len(self._recent) > self.cfg.max_restarts_per_minute:
+            return self.cfg.backoff_max
+        return min(self.cfg.backoff_max, self.cfg.backoff_initial * (2 ** (self.failures - 1)))
+
+    def healthy(self) -> None:
+        """The pipeline ran well for a while: the next failure starts from the first delay again."""
+        self.failures = 0
+
+
+class Restart(Exception):
+    """Internal: the pipeline must be torn down and started again, for `reason`."""
+
+    def __init__(self, reason: str, tail: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tail = list(tail)
+
+
+class Supervisor:
+    """Runs a Pipeline until stopped: restarts on exit, stall or vanished source; finalises on stop."""
+
+    HEALTHY_AFTER = 30.0  # seconds of good running that reset the backoff
+    STARTUP_GRACE = 10.0  # first frame may take this long (camera warm-up, server start)
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        watchdog: WatchdogConfig,
+        stop: threading.Event | None = None,
+        on_status: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.p = pipeline
+        self.wd = watchdog
+        self.stop_event = stop or threading.Event()
+        self.force_event = threading.Event()
+        self.on_status = on_status
+        self.backoff = Backoff(watchdog)
+        self.ffmpeg: proc.Child | None = None
+        self.progress = ProgressReader()
+        self.status = Status(pid=os.getpid(), state="starting", source=pipeline.source.spec,
+                             encoder=pipeline.encoder, started_at=time.time(), urls=list(pipeline.urls))
+        self._servers_up = False
+        self._last_status_write = 0.0
+
+    # -- public -----------------------------------------------------------
+    def run(self, duration: float | None = None) -> int:
+        """Run until stop is set or `duration` seconds pass; returns the exit code (0 on a clean stop)."""
+        deadline = time.monotonic() + duration if duration else None
+        waiting_logged = False
+        try:
+            while not self.stop_event.is_set():
+                if deadline and time.monotonic() >= deadline:
+                    break
+                if not exists(self.p.source):
+                    if not waiting_logged:
+                        log.warning("camera %s disappeared; waiting for it", self.p.source.spec)
+                        waiting_logged = True
+                    self._set_state("waiting for source")
+                    self._wait(0.5, deadline)
+                    continue
+                if waiting_logged:
+                    log.info("camera %s is back; starting", self.p.source.spec)
+                    waiting_logged = False
+                try:
+                    self._start_all()
+                    self._watch(deadline)
+                except Restart as why:
+                    self._teardown(graceful=False)
+                    self._note_restart(why)
+                    if not exists(self.p.source):
+                        continue  # the wait loop above takes over, with its own cheap polling
+                    self._wait(self.backoff.next_delay(), deadline)
+                except CamstreamError:
+                    self._teardown(graceful=False)
+                    raise
+        finally:
+            self._teardown(graceful=not self.force_event.is_set())
+            self._set_state("stopped")
+            self._remove_status()
+        return 0
+
+    def request_stop(self) -> None:
+        """First Ctrl-C/SIGTERM: finish the current chunk and stop. A second call forces it."""
+        if self.stop_event.is_set():
+            self.force_event.set()
+            if self.ffmpeg:
+                self.ffmpeg.signal(signal.SIGKILL)
+        self.stop_event.set()
+
+    # -- internals --------------------------------------------------------
+    def _wait(self, seconds: float, deadline: float | None) -> None:
+        if deadline:
+            seconds = max(0.0, min(seconds, deadline - time.monotonic()))
+        self.stop_event.wait(seconds)
+
+    def _start_all(self) -> None:
+        self._set_state("starting")
+        if not self._servers_up:
+            for server in self.p.servers:
+                server.start()
+            for server in self.p.servers:
+                server.wait_ready(10.0)
+            self._servers_up = True
+        if self.p.chunks:
+            self.p.chunks.reset()
+        self.progress = ProgressReader()
+        self.ffmpeg = proc.Child("ffmpeg", self.p.argv, env=self.p.env, stop_signal=signal.SIGINT,
+                                 on_stdout_line=self.progress.feed)
+        self.ffmpeg.start()
+        log.debug("ffmpeg started (pid %s)", self.ffmpeg.pid)
+
+    def _watch(self, deadline: float | None) -> None:
+        assert self.ffmpeg is not None
+        started = time.monotonic()
+        self._set_state("running")
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if deadline and now >= deadline:
+                return
+            code = self.ffmpeg.poll()
+            if code is not None:
+                raise Restart(f"ffmpeg exited with code {code}", self.ffmpeg.tail())
+            for server in self.p.servers:
+                if not server.running():
+                    child = getattr(server, "child", None)
+                    raise Restart(f"{server.name} server exited", child.tail() if child else ())
+            if not exists(self.p.source):
+                raise Restart(f"source {self.p.source.spec} disappeared")
+            _, last_frame = self.progress.snapshot()
+            if last_frame is None:
+                if now - started > max(self.STARTUP_GRACE, self.wd.stall_seconds):
+                    raise Restart(f"no frame within {now - started:.0f} s of starting", self.ffmpeg.tail())
+            elif now - last_frame > self.wd.stall_seconds:
+                raise Restart(f"stalled: no new frame for {now - last_frame:.1f} s", self.ffmpeg.tail())
+            if self.p.chunks:
+                for chunk in self.p.chunks.poll():
+                    log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
+            if self.p.snapshots:
+                self.p.snapshots.poll()
+            if now - started > self.HEALTHY_AFTER:
+                self.backoff.healthy()
+            self._publish_status()
+            self.stop_event.wait(0.2)
+
+    def _teardown(self, graceful: bool) -> None:
+        if self.ffmpeg is not None:
+            # SIGINT lets FFmpeg write the trailer of the chunk being written (and list it); a hung one is killed.
+            info = self.ffmpeg.stop(grace=10.0 if graceful else 2.0)
+            log.debug("ffmpeg stopped (code %s)", info.returncode)
+            self.ffmpeg = None
+        if self.p.chunks:
+            self.p.chunks.poll()
+        if self.p.snapshots:
+            self.p.snapshots.poll()
+        if graceful or self.stop_event.is_set():
+            self._stop_servers()
+        else:
+            # On a restart, servers that are still healthy keep their viewers; dead ones are restarted.
+            if any(not s.running() for s in self.p.servers):
+                self._stop_servers()
+
+    def _stop_servers(self) -> None:
+        for server in reversed(list(self.p.servers)):
+            try:
+                server.stop()
+            except Exception as exc:  # keep stopping the others
+                log.warning("stopping %s server failed: %s", server.name, exc)
+        self._servers_up = False
+
+    def _note_restart(self, why: Restart) -> None:
+        self.status.restarts += 1
+        self.status.last_restart_reason = why.reason
+        log.warning("restarting pipeline: %s", why.reason)
+        for line in why.tail[-10:]:
+            log.info("  ffmpeg: %s", line)
+
+    def _set_state(self, state: str) -> None:
+        self.status.state = state
+        self._publish_status(force=True)
+
+    def _publish_status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status_write < 1.0:
+            return
+        self._last_status_write = now
+        progress, _ = self.progress.snapshot()
+        s = self.status
+        s.uptime = round(time.time() - s.started_at, 1)
+        s.frames, s.fps, s.bitrate, s.speed = progress.frame, progress.fps, progress.bitrate, progress.speed
+        s.dropped_frames = progress.drop_frames
+        s.viewers = self._viewers()
+        if self.p.disk_path is not None:
+            try:
+                s.disk_free_bytes = shutil.disk_usage(self.p.disk_path).free
+            except OSError:
+                s.disk_free_bytes = None
+        if self.p.chunks and self.p.chunks.last:
+            s.last_chunk = str(self.p.chunks.last.path)
+        if self.p.snapshots and self.p.snapshots.last:
+            s.last_snapshot = str(self.p.snapshots.last)
+        if self.on_status:
+            self.on_status(s)
+        self._write_status(s)
+
+    def _viewers(self) -> int | None:
+        total = None
+        for server in self.p.servers:
+            viewers = getattr(server, "viewers", None)
+            if viewers is None:
+                continue
+            try:
+                count = viewers()
+            except Exception:  # a status page that does not answer is not a pipeline failure
+                continue
+            if count is not None:
+                total = (total or 0) + count
+        return total
+
+    def _write_status(self, s: Status) -> None:
+        if self.p.state_dir is None:
+            return
+        path = self.p.state_dir / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(s.to_json(), indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def _remove_status(self) -> None:
+        if self.p.state_dir is None:
+            return
+        try:
+            (self.p.state_dir / STATUS_FILE).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def read_status(state_dir: Path) -> dict[str, Any] | None:
+    """Status of a running instance, or None when none is running (a stale file from a crash is ignored)."""
+    try:
+        data = json.loads((state_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    import psutil
+
+    pid = data.get("pid")
+    if not isinstance(pid, int) or not psutil.pid_exists(pid):
+        return None
+    return data
+
+
+def install_signal_handlers(supervisor: Supervisor) -> None:
+    """SIGINT/SIGTERM ask for a clean stop; a second one forces it."""
+
+    def handler(signum: int, frame: object) -> None:
+        supervisor.request_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
