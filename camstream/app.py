@@ -37,6 +37,7 @@ class Plan:
     files: dict[Path, str] = field(default_factory=dict)
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
+    argv_without_record: list[str] | None = None
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -45,7 +46,8 @@ class Plan:
             if cfg.record.enabled else None
         snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
         return Pipeline(
-            argv=self.argv, source=self.source, encoder=self.encoder, servers=self.servers,
+            argv=self.argv, argv_without_record=self.argv_without_record, source=self.source,
+            encoder=self.encoder, servers=self.servers,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval, urls=self.urls,
             state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
         )
@@ -177,8 +179,13 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
         from camstream.latency import stamp_filter
 
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
-    argv = build_argv(cfg, source, "libx264" if copy else encoder, sinks, stamp=stamp)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind)
+    graph_encoder = "libx264" if copy else encoder
+    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp)
+    argv_without_record = None
+    live_sinks = [s for s in sinks if s.name != "record"]
+    if cfg.record.enabled and live_sinks:
+        argv_without_record = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_without_record)
 
 
 def prepare_dirs(cfg: Config) -> None:

@@ -92,6 +92,13 @@ class ChunkWatcher:
             swap_link(self.latest_dir / LATEST_VIDEO, landed[-1].path)
         return landed
 
+    def recover(self) -> list[Path]:
+        """Keep what an FFmpeg that died mid-chunk left behind (call only while FFmpeg is stopped)."""
+        saved = recover_partials(self.video_dir)
+        for path in saved:
+            log.warning("kept the unfinished chunk as %s", path.name)
+        return saved
+
     def _finish(self, line: str) -> Chunk | None:
         if not line:
             return None

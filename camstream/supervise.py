@@ -26,6 +26,14 @@ log = logging.getLogger("camstream")
 STATUS_FILE = "status.json"
 
 
+class Housekeeper(Protocol):
+    """Disk policy run by the supervisor: retention, and whether recording may run (disk space)."""
+
+    def tick(self, landed: Sequence[Any]) -> bool:
+        """Called ~5 times a second with the chunks that just landed; returns False to pause recording."""
+        ...
+
+
 class Server(Protocol):
     """A media server camstream manages (builtin RTSP, mediamtx, nginx-rtmp)."""
 
@@ -118,6 +126,9 @@ class Pipeline:
     argv: list[str]
     source: Source
     encoder: str
+    # The same graph without the record sink, used while recording is paused (disk full); live keeps going.
+    argv_without_record: list[str] | None = None
+    housekeeper: Housekeeper | None = None
     servers: Sequence[Server] = ()
     env: dict[str, str] = field(default_factory=lambda: {"TZ": "UTC"})
     chunks: ChunkWatcher | None = None
@@ -184,10 +195,11 @@ class Backoff:
 class Restart(Exception):
     """Internal: the pipeline must be torn down and started again, for `reason`."""
 
-    def __init__(self, reason: str, tail: Sequence[str] = ()) -> None:
+    def __init__(self, reason: str, tail: Sequence[str] = (), planned: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tail = list(tail)
+        self.planned = planned
 
 
 class Supervisor:
@@ -215,6 +227,7 @@ class Supervisor:
                              encoder=pipeline.encoder, started_at=time.time(), urls=list(pipeline.urls))
         self._servers_up = False
         self._last_status_write = 0.0
+        self.recording_paused = False
 
     # -- public -----------------------------------------------------------
     def run(self, duration: float | None = None) -> int:
@@ -239,6 +252,10 @@ class Supervisor:
                     self._start_all()
                     self._watch(deadline)
                 except Restart as why:
+                    if why.planned:
+                        self._teardown_ffmpeg(graceful=True)
+                        log.warning("%s", why.reason)
+                        continue
                     self._teardown(graceful=False)
                     self._note_restart(why)
                     if not exists(self.p.source):
@@ -278,7 +295,10 @@ class Supervisor:
         if self.p.chunks:
             self.p.chunks.reset()
         self.progress = ProgressReader()
-        self.ffmpeg = proc.Child("ffmpeg", self.p.argv, env=self.p.env, stop_signal=signal.SIGINT,
+        argv = self.p.argv
+        if self.recording_paused and self.p.argv_without_record is not None:
+            argv = self.p.argv_without_record
+        self.ffmpeg = proc.Child("ffmpeg", argv, env=self.p.env, stop_signal=signal.SIGINT,
                                  on_stdout_line=self.progress.feed)
         self.ffmpeg.start()
         log.debug("ffmpeg started (pid %s)", self.ffmpeg.pid)
@@ -306,9 +326,16 @@ class Supervisor:
                     raise Restart(f"no frame within {now - started:.0f} s of starting", self.ffmpeg.tail())
             elif now - last_frame > self.wd.stall_seconds:
                 raise Restart(f"stalled: no new frame for {now - last_frame:.1f} s", self.ffmpeg.tail())
-            if self.p.chunks:
-                for chunk in self.p.chunks.poll():
-                    log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
+            landed = self.p.chunks.poll() if self.p.chunks else []
+            for chunk in landed:
+                log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
+            if self.p.housekeeper is not None and self.p.argv_without_record is not None:
+                may_record = self.p.housekeeper.tick(landed)
+                if may_record == self.recording_paused:
+                    self.recording_paused = not may_record
+                    # Switching the graph is a planned restart: no backoff, not counted as a failure.
+                    raise Restart("recording paused: disk space low" if self.recording_paused
+                                  else "recording resumed: disk space is back", planned=True)
             if self.p.snapshots:
                 self.p.snapshots.poll()
             if now - started > self.HEALTHY_AFTER:
@@ -316,7 +343,7 @@ class Supervisor:
             self._publish_status()
             self.stop_event.wait(0.2)
 
-    def _teardown(self, graceful: bool) -> None:
+    def _teardown_ffmpeg(self, graceful: bool) -> None:
         if self.ffmpeg is not None:
             # SIGINT lets FFmpeg write the trailer of the chunk being written (and list it); a hung one is killed.
             info = self.ffmpeg.stop(grace=10.0 if graceful else 2.0)
@@ -324,8 +351,12 @@ class Supervisor:
             self.ffmpeg = None
         if self.p.chunks:
             self.p.chunks.poll()
+            self.p.chunks.recover()
         if self.p.snapshots:
             self.p.snapshots.poll()
+
+    def _teardown(self, graceful: bool) -> None:
+        self._teardown_ffmpeg(graceful)
         if graceful or self.stop_event.is_set():
             self._stop_servers()
         else:
