@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +47,10 @@ class Host:
 
     @classmethod
     def from_env(cls) -> Host:
-        """The real machine; CAMSTREAM_HOST_ROOT re-roots every file path (for tests and image builds)."""
-        return cls(root=Path(os.environ.get("CAMSTREAM_HOST_ROOT", "/")))
+        """The real machine. Test hooks: CAMSTREAM_HOST_ROOT re-roots every file path (also useful for
+        image builds); CAMSTREAM_HOST_EUID overrides the uid used only for camstream's own root check."""
+        euid = os.environ.get("CAMSTREAM_HOST_EUID", "")
+        return cls(root=Path(os.environ.get("CAMSTREAM_HOST_ROOT", "/")), euid=int(euid) if euid.isdigit() else os.geteuid())
 
     def path(self, absolute: str) -> Path:
         """`absolute` (e.g. /etc/systemd/system/x.service) below this host's root."""
@@ -81,9 +83,11 @@ def describe(steps: Sequence[Step]) -> str:
     return "\n".join(out) + "\n"
 
 
-def apply(steps: Sequence[Step], host: Host) -> None:
+def apply(steps: Sequence[Step], host: Host, on_step: Callable[[str], None] | None = None) -> None:
     """Carry out the plan in order; the first failing checked command raises ProcessError."""
     for step in steps:
+        if on_step is not None:
+            on_step(describe([step]).splitlines()[0])  # "# write PATH (mode ...)", "# remove PATH" or "$ argv"
         if isinstance(step, WriteFile):
             target = host.path(step.path)
             target.parent.mkdir(parents=True, exist_ok=True)
