@@ -1,0 +1,176 @@
+"""`camstream probe` against real servers on loopback: nginx-rtmp (own instance) and the builtin RTSP server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from camstream import latency, proc
+from camstream.probe import probe
+
+pytestmark = pytest.mark.slow
+
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+SIZE = (640, 360)
+FPS = 25
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nginx_conf(port: int) -> str:
+    """Two live applications: `live` as nginx-rtmp ships it, `strict` refusing players of idle streams."""
+    return f"""load_module {RTMP_MODULE};
+worker_processes 1;
+error_log logs/error.log info;
+pid logs/nginx.pid;
+events {{ worker_connections 64; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        application live {{ live on; record off; }}
+        application strict {{ live on; record off; idle_streams off; }}
+    }}
+}}
+"""
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port} after {timeout} s")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[int]:
+    """A private nginx-rtmp on a free loopback port; yields the port."""
+    if not RTMP_MODULE.exists():
+        pytest.skip("libnginx-mod-rtmp is not installed")
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    port = free_port()
+    (prefix / "nginx.conf").write_text(nginx_conf(port))
+    child = proc.Child("nginx", [proc.which("nginx"), "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"])
+    child.start()
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        child.stop(grace=5)
+
+
+def publisher(url: str, *, stamped: bool = True, seconds: float = 60.0) -> proc.Child:
+    """ffmpeg publishing testsrc (stamped with the wall clock) as H.264 in FLV to `url`, in real time."""
+    width, height = SIZE
+    argv = [
+        proc.which("ffmpeg"), "-hide_banner", "-nostdin", "-v", "error", "-re",
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={FPS}", "-t", str(seconds),
+    ]  # fmt: skip
+    if stamped:
+        argv += ["-vf", latency.stamp_filter(width, height)]
+    argv += [
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+        "-b:v", "1M", "-maxrate", "1M", "-bufsize", "500k", "-g", str(FPS), "-r", str(FPS),
+        "-f", "flv", url,
+    ]  # fmt: skip
+    child = proc.Child("publisher", argv)
+    child.start()
+    return child
+
+
+@pytest.fixture
+def rtmp_stream(nginx: int) -> Iterator[str]:
+    """A live stamped stream on the private nginx; yields its play URL."""
+    url = f"rtmp://127.0.0.1:{nginx}/live/cam"
+    child = publisher(url)
+    try:
+        yield url
+    finally:
+        child.stop(grace=3)
+
+
+def test_rtmp_probe_reports_the_stream(rtmp_stream: str) -> None:
+    result = probe(rtmp_stream, seconds=2, connect_timeout=10)
+    assert result.ok, result
+    assert (result.codec, result.width, result.height, result.fps) == ("h264", 640, 360, 25.0)
+    assert result.transport == "tcp"
+    assert result.time_to_first_frame is not None and 0 < result.time_to_first_frame < 10
+    assert result.frames > 10
+    assert result.measured_fps is not None and result.measured_fps > 0
+    assert result.bitrate is not None and result.bitrate > 0
+    assert result.latency is None
+
+
+def test_rtmp_probe_latency_is_positive_and_below_a_second(rtmp_stream: str) -> None:
+    result = probe(rtmp_stream, seconds=3, latency=True, connect_timeout=10)
+    assert result.ok, result
+    stats = result.latency
+    assert stats is not None and stats.samples > 20, result
+    assert stats.unreadable == 0
+    assert stats.p50_ms is not None and stats.p99_ms is not None
+    assert 0 < stats.p50_ms <= stats.p99_ms < 1000
+
+
+def test_probe_cli_json_exit_0_when_frames_flow(rtmp_stream: str) -> None:
+    done = proc.run([sys.executable, "-m", "camstream", "probe", rtmp_stream, "--seconds", "1", "--json"], timeout=60)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ok"] is True
+    assert (data["codec"], data["width"], data["height"]) == ("h264", 640, 360)
+
+
+def test_probe_cli_closed_port_exits_1_refused() -> None:
+    url = f"rtmp://127.0.0.1:{free_port()}/live/cam"
+    done = proc.run([sys.executable, "-m", "camstream", "probe", url, "--json"], timeout=60)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["reason"] == "refused"
+    table = proc.run([sys.executable, "-m", "camstream", "probe", url], timeout=60)
+    assert table.returncode == 1
+    assert "refused" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        # nginx-rtmp drops the connection at `connect` for an application it does not have.
+        pytest.param("nosuchapp/cam", "not found", id="unknown-app"),
+        # With idle_streams off nginx-rtmp answers play of an unpublished name with NetStream.Play.StreamNotFound.
+        pytest.param("strict/nope", "not found", id="idle-streams-off"),
+        # As shipped (idle_streams on) it accepts the play and waits for a publisher: nothing ever comes.
+        pytest.param("live/nope", "no frames", id="idle-streams-on"),
+    ],
+)
+def test_rtmp_wrong_path(nginx: int, path: str, reason: str) -> None:
+    result = probe(f"rtmp://127.0.0.1:{nginx}/{path}", seconds=1, connect_timeout=2)
+    assert not result.ok
+    assert result.reason == reason, result
+    assert result.frames == 0
+
+
+def test_rtmp_stopped_stream_exits_1(nginx: int) -> None:
+    url = f"rtmp://127.0.0.1:{nginx}/live/cam"
+    child = publisher(url, seconds=5)
+    try:
+        before = probe(url, seconds=0.5, connect_timeout=10)
+        assert before.ok, before
+        child.wait(15)
+    finally:
+        child.stop(grace=2)
+    result = probe(url, seconds=1, connect_timeout=2)
+    assert not result.ok
+    assert result.reason == "no frames", result
+    done = proc.run([sys.executable, "-m", "camstream", "probe", url, "--timeout", "2", "--json"], timeout=60)
+    assert done.returncode == 1
