@@ -171,7 +171,7 @@ def bitrate(raw: Any) -> int:
     return value
 
 
-def port(raw: Any) -> int:
+def port_number(raw: Any) -> int:
     """A TCP/UDP port 1-65535."""
     return whole(1, 65535)(raw)
 
@@ -264,7 +264,7 @@ class RtspConfig:
                           "auto = mediamtx when its binary is found, else the builtin server")
     url: str = setting("", text, "publish URL for server=external, e.g. rtsp://10.0.0.2:8554/cam")
     address: str = setting("0.0.0.0", text, "address the builtin/mediamtx server listens on")
-    port: int = setting(8554, port, "RTSP port")
+    port: int = setting(8554, port_number, "RTSP port")
     path: str = setting("live", url_path, "RTSP path (the /live in rtsp://host:8554/live)")
     user: str = setting("", text, "optional viewer user name (needs password)")
     password: str = setting("", text, "optional viewer password")
@@ -279,8 +279,8 @@ class RtmpConfig:
     server: str = setting("managed", rtmp_server,
                           "managed = camstream runs its own nginx-rtmp; or an ingest URL like rtmp://host/live")
     stream_key: str = setting("cam", stream_key, "stream key appended to the server URL")
-    port: int = setting(1935, port, "port of the managed nginx-rtmp server")
-    stat_port: int = setting(8089, port, "localhost HTTP port of the managed server's /stat page")
+    port: int = setting(1935, port_number, "port of the managed nginx-rtmp server")
+    stat_port: int = setting(8089, port_number, "localhost HTTP port of the managed server's /stat page")
     allow_publish: str = setting("localhost", choice("localhost", "all"),
                                  "who may publish to the managed server (the old setup allowed all)")
 
@@ -497,7 +497,7 @@ def _flatten(file: Path, node: yaml.MappingNode, prefix: str, out: dict[str, tup
         key = prefix + name
         line = key_node.start_mark.line + 1
         if key in SETTINGS:
-            value = yaml.safe_load(yaml.serialize(value_node))
+            value = yaml.SafeLoader("").construct_object(value_node, deep=True)
             out[key] = (value, line)
         elif key in SECTIONS and isinstance(value_node, yaml.MappingNode):
             _flatten(file, value_node, key + ".", out)

@@ -316,8 +316,7 @@ class Supervisor:
                 raise Restart(f"ffmpeg exited with code {code}", self.ffmpeg.tail())
             for server in self.p.servers:
                 if not server.running():
-                    child = getattr(server, "child", None)
-                    raise Restart(f"{server.name} server exited", child.tail() if child else ())
+                    self._restart_server(server)
             if not exists(self.p.source):
                 raise Restart(f"source {self.p.source.spec} disappeared")
             _, last_frame = self.progress.snapshot()
@@ -342,6 +341,19 @@ class Supervisor:
                 self.backoff.healthy()
             self._publish_status()
             self.stop_event.wait(0.2)
+
+    def _restart_server(self, server: Server) -> None:
+        """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
+        capture and recording never stop for a server crash."""
+        child = getattr(server, "child", None)
+        tail = child.tail() if child else []
+        self._note_restart(Restart(f"{server.name} server exited", tail))
+        try:
+            server.stop(grace=1.0)
+            server.start()
+            server.wait_ready(10.0)
+        except CamstreamError as exc:
+            raise Restart(f"{server.name} server did not come back: {exc}") from None
 
     def _teardown_ffmpeg(self, graceful: bool) -> None:
         if self.ffmpeg is not None:
@@ -375,9 +387,9 @@ class Supervisor:
     def _note_restart(self, why: Restart) -> None:
         self.status.restarts += 1
         self.status.last_restart_reason = why.reason
-        log.warning("restarting pipeline: %s", why.reason)
+        log.warning("restarting: %s", why.reason)
         for line in why.tail[-10:]:
-            log.info("  ffmpeg: %s", line)
+            log.info("  last output: %s", line)
 
     def _set_state(self, state: str) -> None:
         self.status.state = state

@@ -1,0 +1,161 @@
+"""Exact FFmpeg argv for the main graph shapes, built from shared fragments (streamlink test_ffmpegmux style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from camstream.config import Config, load_config
+from camstream.graph import FIFO_OPTIONS, build_argv, tee_slave
+from camstream.outputs.base import Endpoints, EncodedSink, Sink
+from camstream.outputs.record import RecordOutput
+from camstream.outputs.rtmp import RtmpOutput
+from camstream.outputs.rtsp import RtspOutput
+from camstream.outputs.snapshots import SnapshotsOutput
+from camstream.outputs.srt import SrtOutput
+from camstream.sources import Source, SourceKind
+
+SSD = "/srv/cam"
+SEGMENTS = Path("/run/cam/segments.csv")
+
+HEAD = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
+        "-progress", "pipe:1", "-stats_period", "0.5"]
+TESTSRC_IN = ["-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
+V4L2_IN = ["-f", "v4l2", "-thread_queue_size", "64", "-input_format", "mjpeg", "-video_size", "1280x720",
+           "-framerate", "30", "-i", "/dev/video0"]
+CLOCK = "drawtext=text=%{localtime}:x=16:y=h-th-16:fontsize=h/18:fontcolor=white:box=1:boxcolor=black@0.6"
+X264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main",
+        "-b:v", "2000000", "-maxrate", "2000000", "-bufsize", "2000000", "-g", "30", "-keyint_min", "30",
+        "-bf", "0", "-sc_threshold", "0"]
+V4L2M2M = ["-c:v", "h264_v4l2m2m", "-b:v", "2000000", "-g", "30", "-num_capture_buffers", "16"]
+CHUNK_KEYFRAMES = ["-force_key_frames", "expr:gte(t,n_forced*5.5)"]
+TEE = ["-flags", "+global_header", "-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
+RECORD_SLAVE = (
+    "[f=segment:onfail=ignore:segment_time=5.5:segment_format=mp4"
+    ":segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof"
+    ":reset_timestamps=1:strftime=1:segment_list=/run/cam/segments.csv:segment_list_type=csv]"
+    "/srv/cam/video/%Y%m%dT%H%M%SZ.mp4.part"
+)
+RTMP_SLAVE = "[f=flv:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
+RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]tcp://127.0.0.1:40000"
+SRT_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]srt://10.9.9.9:9000"
+SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-strftime", "1",
+                "-atomic_writing", "1", "/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
+SNAP_FILTER = "fps=1/1,format=yuvj420p"
+
+OUTPUTS = [RecordOutput(), RtmpOutput(), RtspOutput(), SnapshotsOutput(), SrtOutput()]
+TESTSRC = Source(SourceKind.TESTSRC, "testsrc")
+V4L2 = Source(SourceKind.V4L2, "/dev/video0")
+
+
+def make_cfg(**flags: str | bool) -> Config:
+    """Defaults plus the given dotted settings (no env, no files)."""
+    settings = {"paths.ssd_path": ("--ssd-path", SSD), "paths.state_dir": ("--state-dir", "/run/cam")}
+    settings.update({k: (k, v) for k, v in flags.items()})
+    return load_config(env={}, flags=settings, search_defaults=False)
+
+
+def sinks_for(cfg: Config) -> list[Sink]:
+    """The sinks the enabled outputs ask for, with the endpoints the runner would resolve."""
+    endpoints = Endpoints(rtsp_publish="tcp://127.0.0.1:40000", segment_list=SEGMENTS)
+    return [s for o in OUTPUTS if o.enabled(cfg) for s in o.sinks(cfg, endpoints)]
+
+
+CASES = [
+    pytest.param(
+        dict(**{"rtmp.enabled": True, "srt.enabled": True, "srt.url": "srt://10.9.9.9:9000"}),
+        TESTSRC, "libx264",
+        [*HEAD, *TESTSRC_IN,
+         "-filter_complex",
+         f"[0:v]{CLOCK},split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]",
+         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, *TEE,
+         "|".join([RECORD_SLAVE, RTMP_SLAVE, RTSP_INGEST_SLAVE, SRT_SLAVE]), *SNAPSHOT_OUT],
+        id="testsrc-all-outputs",
+    ),
+    pytest.param(
+        {}, V4L2, "libx264",
+        [*HEAD, *V4L2_IN,
+         "-filter_complex", f"[0:v]null,split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]",
+         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, *TEE, "|".join([RECORD_SLAVE, RTSP_INGEST_SLAVE]),
+         *SNAPSHOT_OUT],
+        id="v4l2-mjpeg-720p30-libx264",
+    ),
+    pytest.param(
+        {"snapshots.enabled": False, "record.enabled": False}, V4L2, "h264_v4l2m2m",
+        [*HEAD, *V4L2_IN, "-filter_complex", "[0:v]null,format=yuv420p[live]",
+         "-map", "[live]", *V4L2M2M, *TEE, RTSP_INGEST_SLAVE],
+        id="v4l2-h264_v4l2m2m-rtsp",
+    ),
+    pytest.param(
+        {"rtsp.enabled": False, "rtmp.enabled": True, "record.enabled": False, "snapshots.enabled": False},
+        TESTSRC, "libx264",
+        [*HEAD, *TESTSRC_IN, "-filter_complex", f"[0:v]{CLOCK},format=yuv420p[live]",
+         "-map", "[live]", *X264, *TEE, RTMP_SLAVE],
+        id="rtmp-only",
+    ),
+    pytest.param(
+        {"rtsp.enabled": False, "snapshots.enabled": False}, TESTSRC, "libx264",
+        [*HEAD, *TESTSRC_IN, "-filter_complex", f"[0:v]{CLOCK},format=yuv420p[live]",
+         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, *TEE, RECORD_SLAVE],
+        id="record-only",
+    ),
+    pytest.param(
+        {"rtsp.enabled": False, "record.enabled": False}, TESTSRC, "libx264",
+        [*HEAD, *TESTSRC_IN, "-filter_complex", f"[0:v]{CLOCK},{SNAP_FILTER}[frames0]", *SNAPSHOT_OUT],
+        id="snapshots-only",
+    ),
+    pytest.param(
+        {"rtsp.enabled": False, "record.enabled": False, "video.input_format": "h264"}, V4L2, "libx264",
+        [*HEAD, *V4L2_IN[:5], "h264", *V4L2_IN[6:], "-filter_complex", f"[0:v]null,{SNAP_FILTER}[frames0]",
+         *SNAPSHOT_OUT],
+        id="v4l2-h264-passthrough-snapshots",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flags", "source", "encoder", "expected"), CASES)
+def test_build_argv(flags: dict[str, object], source: Source, encoder: str, expected: list[str]) -> None:
+    cfg = make_cfg(**flags)  # type: ignore[arg-type]
+    assert build_argv(cfg, source, encoder, sinks_for(cfg)) == expected
+
+
+def test_h264_passthrough_copies_the_camera_stream() -> None:
+    cfg = make_cfg(**{"video.input_format": "h264", "snapshots.enabled": False, "record.enabled": False})
+    argv = build_argv(cfg, V4L2, "libx264", sinks_for(cfg))
+    assert argv[argv.index("-map"):] == ["-map", "0:v", "-c:v", "copy", "-an", "-f", "tee", "-use_fifo", "1",
+                                         "-fifo_options", FIFO_OPTIONS, RTSP_INGEST_SLAVE]
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "expected"),
+    [
+        pytest.param("/a b/c.mp4", (), "[f=mp4:onfail=ignore]/a b/c.mp4", id="space-in-path"),
+        pytest.param("/x|y.mp4", (), "[f=mp4:onfail=ignore]/x\\|y.mp4", id="pipe-in-path"),
+        pytest.param("/x.mp4", (("segment_list", "/odd:dir/l.csv"),),
+                     "[f=mp4:onfail=ignore:segment_list=/odd\\\\:dir/l.csv]/x.mp4", id="colon-in-option"),
+    ],
+)
+def test_tee_slave_escaping(target: str, options: tuple[tuple[str, str], ...], expected: str) -> None:
+    assert tee_slave(EncodedSink("t", "mp4", target, options)) == expected
+
+
+def test_tee_escaping_survives_real_ffmpeg(tmp_path: Path) -> None:
+    """A directory with a space and a colon, and a list file with '|', reach FFmpeg intact."""
+    import subprocess
+
+    from camstream.graph import tee_spec
+
+    odd = tmp_path / "we ird:dir"
+    odd.mkdir()
+    spec = tee_spec([EncodedSink("r", "segment", str(odd / "c%03d.mp4"),
+                                 (("segment_time", "1"), ("segment_list", str(odd / "l|x.csv")),
+                                  ("segment_list_type", "csv")))])
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "2", "-map", "0:v",
+         "-c:v", "libx264", "-g", "10", "-flags", "+global_header", "-f", "tee", spec],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (odd / "c000.mp4").is_file()
+    assert (odd / "l|x.csv").read_text().startswith("c000.mp4,")
