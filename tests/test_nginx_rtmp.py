@@ -50,6 +50,8 @@ events {
 }
 
 rtmp {
+    access_log /var/lib/camstream/nginx-rtmp/logs/rtmp-access.log;
+
     server {
         listen 1935;
         chunk_size 8192;
@@ -211,6 +213,34 @@ def test_nginx_accepts_rendered_managed_conf(tmp_path: Path) -> None:
     server = NginxRtmpServer(tmp_path / "ng", port=free_port(), stat_port=free_port())
     server.write_config()
     server.check_config(shutil.which("nginx") or "nginx")  # raises ServerError if nginx -t fails
+
+
+@needs_nginx
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root and runuser to become nobody")
+def test_managed_nginx_runs_as_an_ordinary_user() -> None:
+    """Nothing in the rendered config may need root: nginx -t and a real start as `nobody`."""
+    import pwd
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    state = Path(tempfile.mkdtemp(prefix="camstream-nginx-user-", dir="/tmp"))
+    child = None
+    try:
+        server = NginxRtmpServer(state / "ng", port=free_port(), stat_port=free_port())
+        server.write_config()
+        for path in (state, *state.rglob("*")):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        as_nobody = ["runuser", "-u", "nobody", "--", *server.argv(shutil.which("nginx") or "nginx")]
+        checked = proc.run([*as_nobody, "-t"], timeout=20)
+        assert checked.returncode == 0, checked.stderr
+        child = proc.Child("nginx-as-nobody", as_nobody)
+        child.start()
+        assert wait_for(lambda: port_accepts(server.port) and port_accepts(server.stat_port), 10), child.tail()
+        assert server.stat().streams == []
+    finally:
+        if child is not None:
+            child.stop(3)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @needs_nginx

@@ -107,6 +107,9 @@ def render_managed_conf(
         "}",
         "",
         "rtmp {",
+        # nginx-rtmp's own access log defaults to the compiled-in /var/log/nginx/access.log (ngx_rtmp_log_module).
+        f"    access_log {state}/logs/rtmp-access.log;",
+        "",
         "    server {",
         f"        listen {port};",
         "        chunk_size 8192;",
