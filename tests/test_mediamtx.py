@@ -97,6 +97,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_pair() -> int:
+    """An even UDP port whose successor is free too (mediamtx's RTP/RTCP pair)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("0.0.0.0", 0))
+            port = rtp.getsockname()[1]
+            if port % 2 or port + 1 > 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
+                try:
+                    rtcp.bind(("0.0.0.0", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free even UDP port pair")
+
+
 # ---------------------------------------------------------------- mediamtx.yml
 
 
@@ -392,7 +409,7 @@ def _real_mediamtx() -> bool:
 def mediamtx(tmp_path: Path) -> Iterator[MediamtxServer]:
     if not _real_mediamtx():
         pytest.skip("no mediamtx binary on PATH or in /usr/local/bin: `camstream install-server mediamtx` installs one")
-    rtp = 20000 + 2 * (os.getpid() % 10000)
+    rtp = free_udp_pair()
     server = MediamtxServer(tmp_path / "mtx", binary=MEDIAMTX, rtsp_port=free_port(), rtp_port=rtp,
                             api_port=free_port(), metrics_port=free_port())  # fmt: skip
     server.start()

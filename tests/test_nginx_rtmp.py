@@ -84,7 +84,8 @@ http {
 }
 """
 
-# Captured from nginx 1.22.1 / nginx-rtmp 1.1.4 while FFmpeg published testsrc 320x240 and one player was connected.
+# Shaped like nginx 1.22.1 / nginx-rtmp 1.1.4 `rtmp_stat all` output (publisher + one player, plus a stream with
+# a player but no publisher); test_publish_play_and_stat checks the parser against a live server as well.
 STAT_XML = """<?xml version="1.0" encoding="utf-8" ?>
 <rtmp><nginx_version>1.22.1</nginx_version><nginx_rtmp_version>1.1.4</nginx_rtmp_version>
 <server><application><name>live</name><live>
