@@ -140,12 +140,17 @@ def check_address(cidr: str) -> ipaddress.IPv4Interface:
 
 
 def dhcp_range(cidr: str) -> tuple[str, str]:
-    """First and last address dnsmasq hands out: the subnet without its first 9 and last 5 hosts when large enough."""
-    net = ipaddress.ip_interface(cidr).network
-    hosts = net.num_addresses - 2
-    first, last = (net.network_address + 10, net.broadcast_address - 5) if hosts >= 40 else (
-        net.network_address + 1, net.broadcast_address - 1)
-    # dnsmasq never offers its own address (it also pings before offering, dnsmasq(8) --no-ping).
+    """First and last address dnsmasq hands out: in the subnet, never the hotspot's own address."""
+    iface = ipaddress.ip_interface(cidr)
+    net = iface.network
+    first, last = net.network_address + 1, net.broadcast_address - 1
+    if net.num_addresses - 2 >= 40:
+        # Leave .1-.9 and the top few for static devices (the Pi itself, a second camera).
+        first, last = net.network_address + 10, net.broadcast_address - 5
+    if iface.ip == first:
+        first += 1
+    elif iface.ip == last:
+        last -= 1
     return str(first), str(last)
 
 
