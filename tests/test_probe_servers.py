@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +176,103 @@ def test_rtmp_stopped_stream_exits_1(nginx: int) -> None:
     assert result.reason == "no frames", result
     done = proc.run([sys.executable, "-m", "camstream", "probe", url, "--timeout", "2", "--json"], timeout=60)
     assert done.returncode == 1
+
+
+def test_probe_latency_on_camstream_run_fed_by_a_stamped_fifo(nginx: int, tmp_path: Path, camstream_run) -> None:  # type: ignore[no-untyped-def]
+    """Glass to glass: Python stamps frames into a FIFO, `camstream run` encodes and publishes, probe reads them."""
+    fifo = tmp_path / "camera.y4m"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+    writer = threading.Thread(
+        target=latency.write_y4m_stamped, args=(fifo, 640, 360, FPS, 60), kwargs={"stop": stop.is_set}, daemon=True
+    )
+    writer.start()
+    cs = camstream_run(
+        "--source", str(fifo), "--resolution", "640x360", "--fps", str(FPS),
+        "--no-rtsp", "--server", f"rtmp://127.0.0.1:{nginx}/live", "--no-record", "--no-snapshots",
+        "--state-dir", str(tmp_path / "state"),
+    )  # fmt: skip
+    try:
+        done = proc.run(
+            [sys.executable, "-m", "camstream", "probe", f"rtmp://127.0.0.1:{nginx}/live/cam",
+             "--latency", "--seconds", "3", "--timeout", "20", "--json"],
+            timeout=90,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        cs.stop()
+        if writer.is_alive():  # still blocked opening the FIFO if camstream never read it: release it
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join(timeout=10)
+    assert done.returncode == 0, done.stdout + done.stderr + cs.log()
+    data = json.loads(done.stdout)
+    stats = data["latency"]
+    assert stats["samples"] > 20 and stats["unreadable"] == 0, data
+    assert 0 < stats["p50_ms"] <= stats["p99_ms"] <= stats["max_ms"] < 1000, data
+
+
+@pytest.fixture
+def rtsp_stream() -> Iterator[tuple[str, int]]:
+    """The builtin RTSP server on a free loopback port, fed testsrc over its MPEG-TS ingest; yields (URL, port)."""
+    rtsp_builtin = pytest.importorskip("camstream.servers.rtsp_builtin")
+    ok, why = rtsp_builtin.available()
+    if not ok:
+        pytest.skip(why)
+    server = rtsp_builtin.BuiltinRtspServer(port=free_port(), address="127.0.0.1")
+    server.start()
+    feeder: proc.Child | None = None
+    try:
+        server.wait_ready(15)
+        width, height = SIZE
+        feeder = proc.Child(
+            "feeder",
+            [
+                proc.which("ffmpeg"), "-hide_banner", "-nostdin", "-v", "error", "-re",
+                "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={FPS}",
+                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+                "-b:v", "1M", "-g", str(FPS), "-bf", "0", "-f", "mpegts", server.ingest_url(),
+            ],
+        )  # fmt: skip
+        feeder.start()
+        yield server.url("127.0.0.1"), server.port
+    finally:
+        if feeder is not None:
+            feeder.stop(grace=2)
+        server.stop()
+
+
+@pytest.mark.parametrize("transport", [pytest.param("udp", id="udp"), pytest.param("tcp", id="tcp")])
+def test_rtsp_probe_reports_the_stream(rtsp_stream: tuple[str, int], transport: str) -> None:
+    url, _ = rtsp_stream
+    result = probe(url, seconds=2, transport=transport, connect_timeout=10)
+    assert result.ok, result
+    assert (result.codec, result.width, result.height) == ("h264", 640, 360)
+    assert result.fps == 25.0
+    assert result.transport == transport
+    assert result.time_to_first_frame is not None and 0 < result.time_to_first_frame < 10
+    assert result.frames > 10
+    assert result.bitrate is not None and result.bitrate > 0
+
+
+def test_rtsp_probe_without_transport_reports_udp(rtsp_stream: tuple[str, int]) -> None:
+    url, _ = rtsp_stream
+    done = proc.run([sys.executable, "-m", "camstream", "probe", url, "--seconds", "1", "--json"], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["transport"] == "udp"
+
+
+@pytest.mark.parametrize("transport", [pytest.param("udp", id="udp"), pytest.param("tcp", id="tcp")])
+def test_rtsp_wrong_path_is_not_found(rtsp_stream: tuple[str, int], transport: str) -> None:
+    _, port = rtsp_stream
+    done = proc.run(
+        [sys.executable, "-m", "camstream", "probe", f"rtsp://127.0.0.1:{port}/nope", "--transport", transport,
+         "--json"],
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["reason"] == "not found"
+
+
+def test_rtsp_closed_port_is_refused() -> None:
+    result = probe(f"rtsp://127.0.0.1:{free_port()}/live", seconds=1, transport="tcp", connect_timeout=3)
+    assert (result.ok, result.reason) == (False, "refused")

@@ -115,13 +115,13 @@ def _status_table(s: Status) -> Table:
     return table
 
 
-def print_dry_run(plan: Any, out: Console) -> None:
-    """The exact FFmpeg command (shell-quoted) and every file camstream would write."""
-    out.print("# ffmpeg command", markup=False, highlight=False)
-    out.print(proc.quote(plan.argv), markup=False, highlight=False, soft_wrap=True)
+def print_dry_run(plan: Any) -> None:
+    """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
+    typer.echo("# ffmpeg command")
+    typer.echo(proc.quote(plan.argv))
     for path, text in plan.files.items():
-        out.print(f"# file {path}", markup=False, highlight=False)
-        out.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+        typer.echo(f"# file {path}")
+        typer.echo(text.rstrip("\n"))
 
 
 def register(app: typer.Typer) -> None:
@@ -174,11 +174,10 @@ def register(app: typer.Typer) -> None:
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
         plan = make_plan(cfg, dry_run=dry_run)
-        out = Console()
         if dry_run:
-            print_dry_run(plan, out)
+            print_dry_run(plan)
             return
-        _run(cfg, plan, duration, out)
+        _run(cfg, plan, duration, Console())
 
     @app.command()
     def status(
