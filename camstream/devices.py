@@ -146,15 +146,20 @@ def _v4l2_ctl(argv: list[str]) -> str:
 
 
 def list_devices(dev_dir: Path = Path("/dev"), run: Runner = _v4l2_ctl) -> list[Device]:
-    """Every /dev/video* with its formats; SourceError when there is none."""
+    """Every /dev/video* with its formats; SourceError when there is none.
+
+    `dev_dir` is only where nodes are discovered (a re-rooted host in tests); devices are always named
+    and opened as /dev/videoN.
+    """
     nodes = video_nodes(dev_dir)
     if not nodes:
         raise SourceError(NO_CAMERA)
     devices = []
     for node in nodes:
-        card = parse_card(run(["--device", str(node), "--info"]))
-        formats = parse_list_formats_ext(run(["--device", str(node), "--list-formats-ext"]))
-        devices.append(Device(str(node), card, formats))
+        path = f"/dev/{node.name}"
+        card = parse_card(run(["--device", path, "--info"]))
+        formats = parse_list_formats_ext(run(["--device", path, "--list-formats-ext"]))
+        devices.append(Device(path, card, formats))
     return devices
 
 
