@@ -48,7 +48,8 @@ class Plan:
         return Pipeline(
             argv=self.argv, argv_without_record=self.argv_without_record, source=self.source,
             encoder=self.encoder, servers=self.servers,
-            chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval, urls=self.urls,
+            chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
+            segment_seconds=cfg.record.segment_seconds, urls=self.urls,
             state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
         )
 

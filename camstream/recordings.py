@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +59,7 @@ class ChunkWatcher:
         self._partial = ""
         self.finished: list[Chunk] = []
         self.last: Chunk | None = None
+        self.last_at: float | None = None  # monotonic time the last chunk landed
 
     def reset(self) -> None:
         """Start a fresh list (before each FFmpeg start); entries already read stay handled."""
@@ -87,6 +89,7 @@ class ChunkWatcher:
                 landed.append(chunk)
         if landed:
             self.last = landed[-1]
+            self.last_at = time.monotonic()
             self.finished.extend(landed)
             del self.finished[:-100]
             swap_link(self.latest_dir / LATEST_VIDEO, landed[-1].path)
@@ -121,23 +124,36 @@ class ChunkWatcher:
 
 
 class SnapshotWatcher:
-    """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically)."""
+    """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically).
+
+    Snapshot names are UTC seconds, so instead of listing a directory that may hold months of images,
+    each poll stats the few names the last seconds could have produced.
+    """
+
+    LOOKBACK = 3  # seconds of names checked per poll
 
     def __init__(self, images_dir: Path, latest_dir: Path) -> None:
         self.images_dir = images_dir
         self.latest_dir = latest_dir
-        self.last: Path | None = None
+        self.last: Path | None = newest_file(images_dir, ".jpg")
+        self.last_at: float | None = None  # monotonic time the last snapshot was seen
         self.count = 0
 
-    def poll(self) -> Path | None:
-        """Point latest_image.jpg at the newest snapshot if it changed; return it when it did."""
-        newest = newest_file(self.images_dir, ".jpg")
-        if newest is None or newest == self.last:
-            return None
-        self.last = newest
-        self.count += 1
-        swap_link(self.latest_dir / LATEST_IMAGE, newest)
-        return newest
+    def poll(self, now: float | None = None) -> Path | None:
+        """Point latest_image.jpg at the newest snapshot if a newer one landed; return it when it did."""
+        now = time.time() if now is None else now
+        for offset in range(self.LOOKBACK + 1):
+            name = time.strftime("%Y%m%dT%H%M%SZ.jpg", time.gmtime(now - offset))
+            if self.last is not None and name <= self.last.name:
+                return None
+            candidate = self.images_dir / name
+            if candidate.exists():
+                self.last = candidate
+                self.last_at = time.monotonic()
+                self.count += 1
+                swap_link(self.latest_dir / LATEST_IMAGE, candidate)
+                return candidate
+        return None
 
 
 def newest_file(directory: Path, suffix: str) -> Path | None:

@@ -134,6 +134,7 @@ class Pipeline:
     chunks: ChunkWatcher | None = None
     snapshots: SnapshotWatcher | None = None
     snapshot_interval: float = 1.0
+    segment_seconds: float = 5.5
     urls: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     disk_path: Path | None = None
@@ -337,10 +338,31 @@ class Supervisor:
                                   else "recording resumed: disk space is back", planned=True)
             if self.p.snapshots:
                 self.p.snapshots.poll()
+            self._check_outputs_alive(started, now)
             if now - started > self.HEALTHY_AFTER:
                 self.backoff.healthy()
             self._publish_status()
             self.stop_event.wait(0.2)
+
+    def _check_outputs_alive(self, started: float, now: float) -> None:
+        """Frames can keep flowing while an output is dead (tee's onfail=ignore): judge liveness by what
+        lands on disk too, like Frigate's watchdog does with its recordings."""
+        allowance = max(self.STARTUP_GRACE, self.wd.stall_seconds)
+        chunks = self.p.chunks
+        if chunks is not None and not self.recording_paused:
+            limit = self.p.segment_seconds * 2 + self.wd.stall_seconds + allowance
+            since = max(started, chunks.last_at or started)
+            if now - since > limit:
+                raise Restart(f"recording stalled: no chunk closed for {now - since:.0f} s", self._tail())
+        snaps = self.p.snapshots
+        if snaps is not None:
+            limit = self.p.snapshot_interval * 2 + self.wd.stall_seconds + allowance
+            since = max(started, snaps.last_at or started)
+            if now - since > limit:
+                raise Restart(f"snapshots stalled: none written for {now - since:.0f} s", self._tail())
+
+    def _tail(self) -> list[str]:
+        return self.ffmpeg.tail() if self.ffmpeg else []
 
     def _restart_server(self, server: Server) -> None:
         """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
