@@ -276,3 +276,24 @@ def test_rtsp_wrong_path_is_not_found(rtsp_stream: tuple[str, int], transport: s
 def test_rtsp_closed_port_is_refused() -> None:
     result = probe(f"rtsp://127.0.0.1:{free_port()}/live", seconds=1, transport="tcp", connect_timeout=3)
     assert (result.ok, result.reason) == (False, "refused")
+
+
+def test_rtsp_stopped_stream_is_no_frames() -> None:
+    """The server is up and answers DESCRIBE, but nothing feeds it: probe exits 1 with 'no frames'."""
+    rtsp_builtin = pytest.importorskip("camstream.servers.rtsp_builtin")
+    ok, why = rtsp_builtin.available()
+    if not ok:
+        pytest.skip(why)
+    server = rtsp_builtin.BuiltinRtspServer(port=free_port(), address="127.0.0.1")
+    server.start()
+    try:
+        server.wait_ready(15)
+        done = proc.run(
+            [sys.executable, "-m", "camstream", "probe", server.url("127.0.0.1"), "--transport", "tcp",
+             "--timeout", "3", "--json"],
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["reason"] == "no frames"
