@@ -17,6 +17,7 @@ from camstream.graph import build_argv
 from camstream.outputs.base import Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
+from camstream.retention import Housekeeper
 from camstream.sources import Source, classify, passthrough
 from camstream.supervise import Pipeline, Server
 
@@ -45,9 +46,11 @@ class Plan:
         chunks = ChunkWatcher(cfg.state_dir / SEGMENT_LIST, cfg.video_dir, cfg.latest_dir) \
             if cfg.record.enabled else None
         snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
+        # Retention and the disk-full pause (camstream/retention.py).
+        housekeeper = Housekeeper.from_config(cfg) if cfg.record.enabled or cfg.snapshots.enabled else None
         return Pipeline(
             argv=self.argv, argv_without_record=self.argv_without_record, source=self.source,
-            encoder=self.encoder, servers=self.servers,
+            encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
             state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
