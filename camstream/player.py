@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from camstream import proc
-from camstream.errors import MissingToolError, UsageError
+from camstream.errors import MissingToolError, ProcessError, UsageError
 from camstream.probe import check_transport
 
 DEFAULT_HOST = "127.0.0.1"
@@ -80,29 +81,61 @@ def choose_player(have_ffplay: bool, have_cv2: bool, have_display: bool) -> str:
     )
 
 
+def gui_backend(build_information: str) -> str | None:
+    """The highgui backend named in cv2.getBuildInformation(), or None for a build without one (headless)."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", build_information, re.MULTILINE)
+    if not match or match.group(1).upper() == "NONE":
+        return None
+    return match.group(1)
+
+
+def opencv_can_show() -> bool:
+    """True when cv2 is importable and built with a GUI (opencv-python, not opencv-python-headless)."""
+    if importlib.util.find_spec("cv2") is None:
+        return False
+    import cv2
+
+    return gui_backend(cv2.getBuildInformation()) is not None
+
+
 def play(url: str, transport: str | None = None) -> int:
     """Show `url` in a window until it is closed; the player's exit code."""
     check_transport(transport)
     ffplay = shutil.which("ffplay")
-    player = choose_player(ffplay is not None, importlib.util.find_spec("cv2") is not None, has_display(os.environ))
+    display = has_display(os.environ)
+    player = choose_player(ffplay is not None, ffplay is None and display and opencv_can_show(), display)
     if player == FFPLAY:
         assert ffplay is not None
         return _play_ffplay(ffplay_argv(url, transport, ffplay))
     return _play_opencv(url, transport)
 
 
+def ffplay_failure(tail: list[str], url: str, returncode: int | None) -> str | None:
+    """Why ffplay stopped, or None after a normal close.
+
+    ffplay exits 0 even when it cannot open the stream; it then prints "<url>: <reason>" last.
+    """
+    prefix = f"{proc.scrub(url)}: "
+    for line in reversed(tail):
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    if returncode:
+        return tail[-1] if tail else f"exit status {returncode}"
+    return None
+
+
 def _play_ffplay(argv: list[str]) -> int:
     child = proc.Child("ffplay", argv, tail_lines=20)
     child.start()
     try:
-        code = child.wait()
+        child.wait()
     except KeyboardInterrupt:
-        code = 0
+        pass
     finally:
         info = child.stop(grace=2.0)
-    if code:
-        last = info.tail[-1] if info.tail else f"exit status {code}"
-        raise UsageError(f"ffplay could not play the stream: {last}")
+    why = ffplay_failure(info.tail, argv[-1], info.returncode)
+    if why:
+        raise ProcessError(f"ffplay could not play {proc.scrub(argv[-1])}: {why}; check it with `camstream probe URL`")
     return 0
 
 
@@ -113,7 +146,7 @@ def _play_opencv(url: str, transport: str | None) -> int:
 
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
     if not capture.isOpened():
-        raise UsageError(f"OpenCV could not open {proc.scrub(url)}: check the URL with `camstream probe URL`")
+        raise ProcessError(f"OpenCV could not open {proc.scrub(url)}: check the URL with `camstream probe URL`")
     title = f"camstream: {proc.scrub(url)} (q to quit)"
     try:
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import pytest
@@ -125,3 +126,55 @@ def test_play_command_without_display_prints_error_and_exits_2(monkeypatch: pyte
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("error: no display to open a window on")
+
+
+@pytest.mark.parametrize(
+    ("build_information", "expected"),
+    [
+        pytest.param("  GUI:                           GTK3\n    GTK+:   YES (ver 3.24)\n", "GTK3", id="gtk"),
+        pytest.param("  GUI:                           QT5\n", "QT5", id="qt"),
+        pytest.param("  GUI:                           NONE\n", None, id="headless-wheel"),
+        pytest.param("General configuration for OpenCV 4.9.0\n", None, id="no-gui-line"),
+    ],
+)
+def test_gui_backend(build_information: str, expected: str | None) -> None:
+    assert player.gui_backend(build_information) == expected
+
+
+REFUSED_TAIL = [
+    "[tcp @ 0x7fc130001ec0] Connection to tcp://127.0.0.1:1?tcp_nodelay=0 failed: Connection refused",
+    "[rtmp @ 0x7fc1300015c0] Cannot open connection tcp://127.0.0.1:1?tcp_nodelay=0",
+    "rtmp://127.0.0.1:1/live/cam: Connection refused",
+]
+
+
+@pytest.mark.parametrize(
+    ("tail", "url", "code", "expected"),
+    [
+        pytest.param(REFUSED_TAIL, "rtmp://127.0.0.1:1/live/cam", 0, "Connection refused", id="exit-0-but-failed"),
+        pytest.param(["rtsp://***:***@h/live: 401 Unauthorized"], "rtsp://u:p@h/live", 0, "401 Unauthorized",
+                     id="scrubbed-url"),
+        pytest.param(["nan    :  0.000 fd=   0"], "rtsp://h/live", 0, None, id="closed-by-user"),
+        pytest.param(["SDL error"], "rtsp://h/live", 1, "SDL error", id="nonzero-exit"),
+    ],
+)  # fmt: skip
+def test_ffplay_failure(tail: list[str], url: str, code: int, expected: str | None) -> None:
+    assert player.ffplay_failure(tail, url, code) == expected
+
+
+def test_play_command_reports_a_refused_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real ffplay (SDL dummy drivers, no window) against a closed port: exit 1 and the reason, not silence."""
+    try:
+        proc.which("ffplay")
+    except MissingToolError:
+        pytest.skip("ffplay is not installed")
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    url = f"rtmp://127.0.0.1:{closed}/live/cam"
+    done = proc.run([sys.executable, "-m", "camstream", "play", url], timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: ffplay could not play {url}: Connection refused; check it with `camstream probe URL`"

@@ -297,3 +297,20 @@ def test_rtsp_stopped_stream_is_no_frames() -> None:
         server.stop()
     assert done.returncode == 1
     assert json.loads(done.stdout)["reason"] == "no frames"
+
+
+def test_ffplay_accepts_the_low_latency_argv_and_keeps_playing(rtmp_stream: str) -> None:
+    """Real ffplay with SDL's dummy drivers (no window): every flag is accepted and it keeps playing."""
+    from camstream.player import ffplay_argv
+
+    child = proc.Child(
+        "ffplay",
+        ffplay_argv(rtmp_stream, "tcp", proc.which("ffplay")),
+        env={"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"},
+    )
+    child.start()
+    try:
+        # An unknown option or a stream it cannot open makes ffplay exit at once.
+        assert child.wait(4) is None, child.tail()
+    finally:
+        child.stop(grace=2)
