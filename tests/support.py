@@ -61,18 +61,19 @@ class Camstream:
         except psutil.NoSuchProcess:
             return []
 
-    def child(self, name_part: str) -> psutil.Process:
-        """The first child whose command line mentions `name_part`."""
+    def child(self, name: str) -> psutil.Process:
+        """The first child whose program is `name` (e.g. ffmpeg) or that runs module `name` with -m."""
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             for child in self.children():
                 try:
-                    if name_part in " ".join(child.cmdline()):
-                        return child
+                    argv = child.cmdline()
                 except psutil.NoSuchProcess:
                     continue
+                if argv and (os.path.basename(argv[0]) == name or name in argv[1:3]):
+                    return child
             time.sleep(0.1)
-        raise AssertionError(f"no child process matching {name_part!r}; log:\n{self.log()}")
+        raise AssertionError(f"no child process {name!r}; log:\n{self.log()}")
 
     def wait_for(self, predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
         """Poll `predicate` until it returns something truthy; fail with the log otherwise."""
