@@ -165,3 +165,28 @@ def test_result_json_round_trips() -> None:
     assert data["ok"] is True
     assert data["codec"] == "h264"
     assert data["latency"] == {"samples": 3, "unreadable": 0, "p50_ms": 1, "p90_ms": 2, "p99_ms": 3, "max_ms": 4}
+
+
+def test_render_summary_shows_latency_and_failure_reason() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from camstream.cli.probe import render
+
+    out = StringIO()
+    ok = probe.ProbeResult(
+        "rtsp://h/live", True, codec="h264", width=1280, height=720, fps=30.0, transport="udp",
+        time_to_first_frame=0.8, frames=150, measured_fps=29.9, bitrate=2_000_000, gaps=1, longest_gap=0.4,
+        latency=probe.LatencyStats(150, 0, 120.0, 140.0, 180.0, 190.0),
+    )  # fmt: skip
+    render(ok, Console(file=out, width=120))
+    text = out.getvalue()
+    assert "1280x720" in text
+    assert "2000 kbit/s" in text
+    assert "120 / 140 / 180 / 190 ms" in text
+    assert "1 (longest interval 0.4 s)" in text
+
+    out = StringIO()
+    render(probe.ProbeResult("rtmp://h/live/cam", False, "refused", "nothing listens on that port"), Console(file=out))
+    assert "no stream: refused: nothing listens on that port" in out.getvalue()

@@ -314,3 +314,22 @@ def test_ffplay_accepts_the_low_latency_argv_and_keeps_playing(rtmp_stream: str)
         assert child.wait(4) is None, child.tail()
     finally:
         child.stop(grace=2)
+
+
+def test_rtsp_without_credentials_is_unauthorized() -> None:
+    rtsp_builtin = pytest.importorskip("camstream.servers.rtsp_builtin")
+    ok, why = rtsp_builtin.available()
+    if not ok:
+        pytest.skip(why)
+    server = rtsp_builtin.BuiltinRtspServer(port=free_port(), address="127.0.0.1", user="viewer", password="s3cret")
+    server.start()
+    try:
+        server.wait_ready(15)
+        url = server.url("127.0.0.1")
+        done = proc.run([sys.executable, "-m", "camstream", "probe", url, "--transport", "tcp", "--json"], timeout=60)
+        wrong = probe(url.replace("rtsp://", "rtsp://viewer:wrong@"), seconds=1, transport="tcp", connect_timeout=5)
+    finally:
+        server.stop()
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["reason"] == "unauthorized"
+    assert (wrong.reason, wrong.url) == ("unauthorized", url.replace("rtsp://", "rtsp://***:***@"))
