@@ -62,8 +62,8 @@ def check_ffprobe(which: Which) -> CheckResult:
 
 
 def check_encoder(ffmpeg_path: str | None, encoder: str, *, required: bool,
-                  trial: Callable[[str, str], tuple[bool, str]] = encoders.trial_encode) -> CheckResult:
-    """A real one-frame trial encode with `encoder`; a missing optional hardware encoder is only a warning."""
+                  trial: Callable[[str, str], tuple[bool, str]] = encoders.retrial) -> CheckResult:
+    """A real one-frame trial encode (its verdict replaces the cached one); a missing hardware encoder only warns."""
     name = f"encoder {encoder}"
     if ffmpeg_path is None:
         return CheckResult(name, FAIL if required else WARN, "not tried: ffmpeg missing", "install ffmpeg first")

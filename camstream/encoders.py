@@ -142,30 +142,52 @@ def _cache_file() -> Path:
     return Path(base) / "camstream" / "encoders.json"
 
 
+def _load_cache(cache: Path) -> dict[str, dict[str, bool]]:
+    try:
+        data = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _store(cache: Path, key: str, working: dict[str, bool]) -> None:
+    stored = _load_cache(cache)
+    if stored.get(key) == working:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**stored, key: working}, indent=1))
+        tmp.replace(cache)
+    except OSError:
+        log.debug("cannot write encoder cache %s", cache)
+
+
+def _cache_key(path: str) -> str:
+    version = _parse_version(proc.run([path, "-hide_banner", "-version"]).stdout)
+    return f"{path}|{version}"
+
+
 def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = None) -> Capabilities:
     """Probe FFmpeg once: version, encoders, and a cached trial-encode verdict for hardware encoders."""
     path = proc.which("ffmpeg", ffmpeg)
-    version = _parse_version(proc.run([path, "-hide_banner", "-version"]).stdout)
+    key = _cache_key(path)
     encoders = _parse_encoders(proc.run([path, "-hide_banner", "-encoders"]).stdout)
     cache = cache or _cache_file()
-    key = f"{path}|{version}"
-    stored: dict[str, dict[str, bool]] = {}
-    try:
-        stored = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        pass
-    working = {} if refresh else dict(stored.get(key, {}))
+    working = {} if refresh else dict(_load_cache(cache).get(key, {}))
     for name in AUTO_ORDER:
         if name in encoders and name not in working:
             ok, why = trial_encode(path, name)
             working[name] = ok
             log.debug("trial encode %s: %s", name, "ok" if ok else why)
-    if working != stored.get(key):
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**stored, key: working}, indent=1))
-            tmp.replace(cache)
-        except OSError:
-            log.debug("cannot write encoder cache %s", cache)
-    return Capabilities(path, version, encoders, working)
+    _store(cache, key, working)
+    return Capabilities(path, key.split("|", 1)[1], encoders, working)
+
+
+def retrial(ffmpeg_path: str, encoder: str, cache: Path | None = None) -> tuple[bool, str]:
+    """Trial-encode again and replace the cached verdict (what `camstream doctor` does)."""
+    ok, why = trial_encode(ffmpeg_path, encoder)
+    cache = cache or _cache_file()
+    key = _cache_key(ffmpeg_path)
+    _store(cache, key, {**_load_cache(cache).get(key, {}), encoder: ok})
+    return ok, why
