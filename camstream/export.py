@@ -13,7 +13,7 @@ from pathlib import Path
 
 from camstream import proc
 from camstream.errors import ProcessError, UsageError
-from camstream.mp4frag import NotFragmented, read_fragments
+from camstream.mp4frag import NotFragmented, codec_config, read_fragments
 from camstream.recordings import RECOVERED_SUFFIX, stamp_time
 
 log = logging.getLogger("camstream")
@@ -218,12 +218,16 @@ def render_concat(pieces: list[Piece]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_argv(ffmpeg: str, concat_list: Path, out: Path) -> list[str]:
+def export_argv(ffmpeg: str, concat_list: Path, out: Path, same_headers: bool = True) -> list[str]:
     """ffmpeg argv joining the list with stream copy into `out`; pure."""
+    # -safe 0: the list holds absolute paths (concat demuxer rejects them otherwise). auto_convert (on by default)
+    # rewrites H.264 to Annex B with SPS/PPS before every keyframe so chunks with different headers still join;
+    # when every chunk carries the same headers it is turned off and the packets stay byte for byte the same
+    # (FFmpeg formats manual, concat demuxer options).
+    convert = ["-auto_convert", "0"] if same_headers else []
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
-        # -safe 0: the list holds absolute paths (concat demuxer rejects them otherwise).
-        "-f", "concat", "-safe", "0", "-i", str(concat_list),
+        "-f", "concat", "-safe", "0", *convert, "-i", str(concat_list),
         "-map", "0:v", "-c", "copy",
         # A normal (not fragmented) MP4 with the index at the front: plays and seeks everywhere.
         "-movflags", "+faststart", "-f", "mp4", str(out),
@@ -265,7 +269,8 @@ def export(video_dir: Path, start: datetime, end: datetime, out: Path, ffmpeg: s
     listing = out.with_name(f".{out.name}.{os.getpid()}.ffconcat")
     try:
         listing.write_text(render_concat(pieces))
-        argv = export_argv(binary, listing, tmp)
+        headers = {codec_config(p.path) for p in pieces}
+        argv = export_argv(binary, listing, tmp, same_headers=len(headers) == 1 and None not in headers)
         log.debug("export: %s", proc.quote(argv))
         result = proc.run(argv, timeout=600)
         if result.returncode != 0:

@@ -165,3 +165,20 @@ def read_fragments(path: Path) -> FragInfo:
             raise NotFragmented("no complete fragment")
         closed = bool(top) and top[-1][0] == b"mfra" and top[-1][3] == size
         return FragInfo((end_time - first) / timescale, tuple(keyframes), closed)
+
+
+def codec_config(path: Path) -> bytes | None:
+    """The video decoder configuration (avcC/hvcC box) from the moov box; None when there is none."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        moov = next((b for b in _boxes(fh, 0, size) if b[0] == b"moov"), None)
+        if moov is None or moov[3] > size or moov[3] - moov[1] > 1 << 20:
+            return None
+        fh.seek(moov[1])
+        data = fh.read(moov[3] - moov[1])
+    for kind in (b"avcC", b"hvcC"):
+        at = data.find(kind)
+        if at >= 4:
+            length = struct.unpack(">I", data[at - 4: at])[0]
+            return data[at + 4: at - 4 + length]
+    return None

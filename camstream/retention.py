@@ -319,8 +319,9 @@ class Housekeeper:
         changed = self._check_override(now)
         if now >= self._next_rescan:
             self._scan_all(now)
-        elif now >= self._next_run and self.images_dir is not None:
+        elif self.images_dir is not None and now - (self._last_image_scan or 0.0) >= self.interval:
             self._scan_images(now)
+            self._pending = True
         if landed or changed or self._pending or now >= self._next_run:
             self._next_run = now + self.interval
             self.run()
