@@ -1,0 +1,310 @@
+"""Builtin RTSP server: gst-rtsp-server in its own process, fed by camstream's FFmpeg over local TCP.
+
+Run by camstream as
+    python -m camstream.servers.rtsp_builtin --address 0.0.0.0 --port 8554 --mount /live \
+        --ingest-port <port> [--user U] [--status-file PATH]
+with the password (when --user is given) in the environment variable CAMSTREAM_RTSP_PASSWORD,
+so it never shows in `ps`. FFmpeg publishes MPEG-TS to tcp://127.0.0.1:<ingest-port>; the server
+prints one line "listening rtsp://..." on stdout when both ports are open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from camstream import proc
+from camstream.errors import ConfigError, MissingToolError, PortInUseError, ServerError
+
+log = logging.getLogger(__name__)
+
+MODULE = "camstream.servers.rtsp_builtin"
+PASSWORD_ENV = "CAMSTREAM_RTSP_PASSWORD"
+STATUS_FILE_NAME = "rtsp_builtin.json"
+READY_PREFIX = "listening rtsp://"
+
+# Debian packages that provide what the server process imports and links.
+APT_PACKAGES = (
+    "gir1.2-gst-rtsp-server-1.0",
+    "gir1.2-gst-plugins-base-1.0",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad",
+)
+# GStreamer elements the two pipelines use, and the package each comes from.
+ELEMENTS = {
+    "tcpserversrc": "gstreamer1.0-plugins-base",
+    "appsrc": "gstreamer1.0-plugins-base",
+    "appsink": "gstreamer1.0-plugins-base",
+    "tsdemux": "gstreamer1.0-plugins-bad",
+    "h264parse": "gstreamer1.0-plugins-bad",
+    "rtph264pay": "gstreamer1.0-plugins-good",
+}
+
+
+def available() -> tuple[bool, str]:
+    """Whether this Python can run the builtin server; when not, the reason and what to install."""
+    try:
+        import gi
+    except ImportError:
+        return False, (
+            "PyGObject is not installed: pip install 'camstream[rtsp]' "
+            "(building it needs `sudo apt install libgirepository1.0-dev libcairo2-dev pkg-config`)"
+        )
+    try:
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstApp", "1.0")
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import Gst, GstApp, GstRtspServer  # noqa: F401
+    except (ValueError, ImportError) as exc:
+        return False, f"GStreamer RTSP server bindings missing ({exc}): sudo apt install {' '.join(APT_PACKAGES)}"
+    ok, _argv = Gst.init_check(None)
+    if not ok:
+        return False, "GStreamer failed to initialise"
+    missing = sorted({pkg for name, pkg in ELEMENTS.items() if Gst.ElementFactory.find(name) is None})
+    if missing:
+        return False, f"GStreamer plugins missing: sudo apt install {' '.join(missing)}"
+    return True, f"GStreamer {Gst.version_string()} with gst-rtsp-server"
+
+
+def server_argv(
+    python: str,
+    *,
+    address: str,
+    port: int,
+    mount: str,
+    ingest_port: int,
+    user: str | None = None,
+    status_file: str | None = None,
+) -> list[str]:
+    """The command line that runs the server process (pure)."""
+    argv = [python, "-m", MODULE, "--address", address, "--port", str(port), "--mount", mount]
+    argv += ["--ingest-port", str(ingest_port)]
+    if user is not None:
+        argv += ["--user", user]
+    if status_file is not None:
+        argv += ["--status-file", status_file]
+    return argv
+
+
+def check_port_free(address: str, port: int, fix: str) -> None:
+    """Raise PortInUseError naming `fix` when something already listens on address:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as the real server sets it: TIME_WAIT leftovers are fine, a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
+            raise
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+class BuiltinRtspServer:
+    """camstream's handle on the builtin RTSP server process: start, wait until ready, watch, stop."""
+
+    RTSP_PORT_FIX = "--rtsp-port or rtsp.port"
+    INGEST_PORT_FIX = "rtsp.ingest_port (0 picks a free port)"
+
+    def __init__(
+        self,
+        port: int = 8554,
+        mount: str = "/live",
+        ingest_port: int = 0,
+        address: str = "0.0.0.0",
+        user: str | None = None,
+        password: str | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        if not mount.startswith("/") or mount == "/":
+            raise ConfigError(f"RTSP mount {mount!r} is not valid: use a path like /live (rtsp.mount)")
+        if (user is None) != (password is None):
+            raise ConfigError("RTSP user and password must be set together: set both rtsp.user and rtsp.password")
+        self.port = port
+        self.mount = mount
+        self.ingest_port = ingest_port
+        self.address = address
+        self.user = user
+        self.password = password
+        self.python = python
+        self.status_file = str(Path(state_dir) / STATUS_FILE_NAME) if state_dir is not None else None
+        self.child: proc.Child | None = None
+        self._ready = threading.Event()
+
+    def argv(self) -> list[str]:
+        """The server's command line (pure; the password travels in the environment)."""
+        return server_argv(
+            self.python,
+            address=self.address,
+            port=self.port,
+            mount=self.mount,
+            ingest_port=self.ingest_port,
+            user=self.user,
+            status_file=self.status_file,
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment additions for the server process."""
+        # Import the same camstream as this process, installed or run from a checkout.
+        root = str(Path(__file__).resolve().parents[2])
+        paths = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+        env = {"PYTHONPATH": os.pathsep.join(paths)}
+        if self.password is not None:
+            env[PASSWORD_ENV] = self.password
+        return env
+
+    def url(self, host: str) -> str:
+        """The URL a viewer on `host` opens (no credentials in it)."""
+        return f"rtsp://{host}:{self.port}{self.mount}"
+
+    def ingest_url(self) -> str:
+        """Where FFmpeg publishes MPEG-TS (known once the ingest port is chosen, i.e. after start() when 0)."""
+        if self.ingest_port == 0:
+            raise ServerError("the builtin RTSP server has no ingest port yet: call start() first")
+        return f"tcp://127.0.0.1:{self.ingest_port}"
+
+    def start(self) -> None:
+        """Check the ports and the bindings, then start the server process (see wait_ready)."""
+        if self.running():
+            return
+        ok, why = available()
+        if not ok:
+            raise MissingToolError("gst-rtsp-server for Python", why)
+        check_port_free(self.address, self.port, self.RTSP_PORT_FIX)
+        if self.ingest_port == 0:
+            self.ingest_port = free_port()
+        else:
+            check_port_free("127.0.0.1", self.ingest_port, self.INGEST_PORT_FIX)
+        if self.status_file is not None:
+            Path(self.status_file).parent.mkdir(parents=True, exist_ok=True)
+        self._ready.clear()
+        self.child = proc.Child(
+            "rtsp-server",
+            self.argv(),
+            env=self.env(),
+            stop_signal=signal.SIGTERM,
+            on_stdout_line=self._on_stdout,
+        )
+        self.child.start()
+
+    def _on_stdout(self, line: str) -> None:
+        if line.startswith(READY_PREFIX):
+            self._ready.set()
+        log.info("rtsp-server: %s", line)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Block until the server listens on both ports; ServerError (with its last stderr) if it dies or hangs."""
+        if self.child is None:
+            raise ServerError("the builtin RTSP server was not started")
+        step = 0.05
+        waited = 0.0
+        while not self._ready.wait(step):
+            waited += step
+            code = self.child.poll()
+            if code is not None:
+                info = self.child.stop(0)
+                raise ServerError(f"builtin RTSP server exited with code {code}: {_last(info.tail)}")
+            if waited >= timeout:
+                info = self.child.stop(1.0)
+                raise ServerError(f"builtin RTSP server not ready after {timeout:g}s: {_last(info.tail)}")
+
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self.child is not None and self.child.running()
+
+    def poll(self) -> int | None:
+        """The server's exit code once it has exited, else None."""
+        return self.child.poll() if self.child else None
+
+    def tail(self) -> list[str]:
+        """The server's last stderr lines."""
+        return self.child.tail() if self.child else []
+
+    def status(self) -> dict[str, object] | None:
+        """The last status the server wrote, or None when there is none (not running, or not yet)."""
+        if self.status_file is None:
+            return None
+        return read_status(self.status_file)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, wait, kill if needed; reaps the process and removes its status file."""
+        if self.child is not None:
+            self.child.stop(grace)
+        if self.status_file is not None:
+            Path(self.status_file).unlink(missing_ok=True)
+        self._ready.clear()
+
+
+def read_status(path: str | os.PathLike[str]) -> dict[str, object] | None:
+    """The JSON status a server wrote at `path`, or None if missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _last(tail: list[str]) -> str:
+    return tail[-1] if tail else "(no output)"
+
+
+def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line flags of the server process."""
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description="camstream's builtin RTSP server")
+    parser.add_argument("--address", default="0.0.0.0", help="address to serve RTSP on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8554, help="RTSP port (default 8554)")
+    parser.add_argument("--mount", default="/live", help="path of the stream (default /live)")
+    parser.add_argument("--ingest-port", type=int, required=True, help="local TCP port FFmpeg sends MPEG-TS to")
+    parser.add_argument("--user", help=f"require this user; the password is read from ${PASSWORD_ENV}")
+    parser.add_argument("--status-file", help="write JSON status here every second")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ns = parser.parse_args(args)
+    if not ns.mount.startswith("/") or ns.mount == "/":
+        parser.error(f"--mount {ns.mount!r}: use a path like /live")
+    if ns.user is not None and PASSWORD_ENV not in os.environ:
+        parser.error(f"--user needs the password in ${PASSWORD_ENV}")
+    return ns
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point of the server process."""
+    ns = parse_args(args)
+    logging.basicConfig(level=ns.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ok, why = available()
+    if not ok:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
+    from camstream.servers import rtsp_gst  # needs gi: imported only in this process
+
+    settings = rtsp_gst.Settings(
+        address=ns.address,
+        port=ns.port,
+        mount=ns.mount,
+        ingest_port=ns.ingest_port,
+        user=ns.user,
+        password=os.environ.get(PASSWORD_ENV) if ns.user is not None else None,
+        status_file=ns.status_file,
+    )
+    return rtsp_gst.serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
