@@ -33,9 +33,12 @@ COUNT_CROP = (16, 2)
 
 # Low-latency input options shared by both steps. -probesize 32 / -analyzeduration 0 stop FFmpeg from
 # buffering seconds of stream to guess parameters (ffmpeg-formats: "Format Options"); RTMP carries them in
-# onMetaData and RTSP in the SDP, so nothing is lost. -fflags nobuffer and -flags low_delay cut the demuxer
-# and decoder queues (ffmpeg-formats fflags, ffmpeg-codecs flags).
-LOW_LATENCY_INPUT = ["-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"]
+# onMetaData and RTSP in the SDP, so nothing is lost. -flags low_delay cuts the decoder queue (ffmpeg-codecs
+# flags). No -fflags nobuffer: it discards the packets read while probing, and with a 32-byte probe that is
+# the very first keyframe, so the decoder waits a whole GOP for the next one (time_to_first_frame ~1 s
+# worse at -g 30; measured by bench/). With probesize 32 only that one packet is buffered, so latency is
+# unchanged.
+LOW_LATENCY_INPUT = ["-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"]
 
 
 @dataclass

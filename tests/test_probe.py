@@ -9,7 +9,7 @@ import pytest
 from camstream import probe
 from camstream.errors import UsageError
 
-LOW = ["-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"]
+LOW = ["-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"]
 
 
 @pytest.mark.parametrize(
