@@ -243,13 +243,15 @@ class BuiltinRtspServer:
             return None
         return read_status(self.status_file)
 
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM, wait, kill if needed; reaps the process and removes its status file."""
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM, wait, kill if needed; reaps the process, removes its status file, returns its exit code."""
+        code = None
         if self.child is not None:
-            self.child.stop(grace)
+            code = self.child.stop(grace).returncode
         if self.status_file is not None:
             Path(self.status_file).unlink(missing_ok=True)
         self._ready.clear()
+        return code
 
 
 def read_status(path: str | os.PathLike[str]) -> dict[str, object] | None:

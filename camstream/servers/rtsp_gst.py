@@ -6,6 +6,7 @@ so camstream itself never needs PyGObject unless this server is used.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ MAX_QUEUED_FRAMES = 50
 # Output timestamps follow the encoder's clock, re-anchored to our running time when they
 # drift further than this (encoder restart, clock jump).
 MAX_DRIFT_NS = 1 * Gst.SECOND
+# Threads serving RTSP connections; more connections than this share them.
+CLIENT_THREADS = 64
 # Seconds between status file writes and session-pool cleanups.
 STATUS_INTERVAL_S = 1
 SESSION_CLEANUP_INTERVAL_S = 2
@@ -103,6 +106,7 @@ class RtspServer:
         self._frames_in = 0
         self._last_frame: float | None = None
         self._viewers: set[int] = set()
+        self._client_ids = itertools.count()
         self._server = self._make_server()
 
     # -- RTSP side --------------------------------------------------------------------------
@@ -112,6 +116,10 @@ class RtspServer:
         server = GstRtspServer.RTSPServer()
         server.set_address(s.address)
         server.set_service(str(s.port))
+        # Serve each RTSP connection from its own thread (up to this many): a DESCRIBE waits for the
+        # media to prepare, i.e. for the encoder's next keyframe (up to 20 s while no encoder is
+        # connected, rtsp-media.c), and must not hold up other viewers or the main loop meanwhile.
+        server.get_thread_pool().set_max_threads(CLIENT_THREADS)
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(media_description())
         factory.set_shared(True)  # one media (one appsrc) for every viewer
@@ -156,7 +164,8 @@ class RtspServer:
         log.info("media released (no viewers left)")
 
     def _on_client_connected(self, _server: object, client: GstRtspServer.RTSPClient) -> None:
-        key = id(client)
+        # A number of our own: id() of the Python wrapper is reused once the wrapper is freed.
+        key = next(self._client_ids)
         client.connect("play-request", lambda *_: self._viewers.add(key))
         client.connect("teardown-request", lambda *_: self._viewers.discard(key))
         client.connect("closed", lambda *_: self._viewers.discard(key))
