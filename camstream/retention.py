@@ -209,9 +209,11 @@ class RecordingIndex:
         return added, added_bytes
 
 
+_OVERRIDE_PARSERS = {"max_age": optional_duration, "max_size": optional_size, "min_free": min_free}
+
+
 def read_override(file: Path) -> dict[str, Any]:
     """Limits from the run-time override file: {'max_age': float|None, ...}; ConfigError with file:line if bad."""
-    parsers = {"max_age": optional_duration, "max_size": optional_size, "min_free": min_free}
     try:
         data = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -220,13 +222,38 @@ def read_override(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: expected lines like `min_free: 1GB` (keys max_age, max_size, min_free)")
     out: dict[str, Any] = {}
     for key, raw in data.items():
-        if key not in parsers:
+        if key not in _OVERRIDE_PARSERS:
             raise ConfigError(f"{file}: unknown key '{key}': allowed are max_age, max_size, min_free")
+        if raw is False:  # YAML reads a bare off/no/false as a boolean
+            raw = "off"
         try:
-            out[key] = parsers[key](raw)
+            out[key] = _OVERRIDE_PARSERS[key](raw)
         except ValueError as exc:
             raise ConfigError(f"{file}: {key}={raw}: {exc}") from None
     return out
+
+
+def render_override(values: dict[str, str]) -> str:
+    """The override file's text for raw limits like {"min_free": "1GB"}; pure."""
+    lines = [f'{key}: "{value}"' for key, value in values.items()]  # quoted: YAML would read off/no as false
+    return ("# camstream run-time retention limits (written by `camstream recordings limits`);\n"
+            "# a running camstream applies changes within a second; delete this file to use the config again\n"
+            + "".join(line + "\n" for line in lines))
+
+
+def write_override(state_dir: Path, values: dict[str, tuple[str, str]]) -> Path:
+    """Check {key: (flag, raw)} and write <state_dir>/retention.yaml atomically (temp file + rename)."""
+    for key, (flag, raw) in values.items():
+        try:
+            _OVERRIDE_PARSERS[key](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{flag} {raw}: {exc}") from None
+    file = state_dir / OVERRIDE_FILE
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    tmp.write_text(render_override({key: raw for key, (_, raw) in values.items()}))
+    os.replace(tmp, file)
+    return file
 
 
 def apply_override(policy: RetentionPolicy, state_dir: Path | None) -> RetentionPolicy:
@@ -341,8 +368,13 @@ class Housekeeper:
         usage = self._disk_usage(self.disk_path)
         need = self.policy.min_free.required(usage.total)
         reserve = self.reserve()
+        latest = latest_targets(self.latest_dir)
+        for target in latest:
+            # The chunk finished while FFmpeg was being restarted never reaches tick(); the link names it.
+            if target not in self.index and target.parent in (self.video_dir, self.images_dir):
+                self.index.add(target)
         plan = explain_deletions(self.index.items(), self._wallclock(), self.policy.max_age, self.policy.max_size,
-                                 need, usage.free, latest_targets(self.latest_dir) | self._undeletable, reserve)
+                                 need, usage.free, latest | self._undeletable, reserve)
         if len(plan) > self.MAX_DELETIONS_PER_TICK:
             plan = plan[: self.MAX_DELETIONS_PER_TICK]
             self._pending = True

@@ -22,8 +22,10 @@ from camstream.retention import (
     RetentionPolicy,
     explain_deletions,
     plan_deletions,
+    read_override,
+    render_override,
 )
-from support import Camstream, free_port
+from support import Camstream, free_port, run_cli
 
 MB = 10**6
 Usage = namedtuple("Usage", "total used free")
@@ -168,6 +170,19 @@ def test_bad_override_file_keeps_limits(tmp_path: Path, caplog: pytest.LogCaptur
     assert any("max_size=20XB: expected a size like 500MB" in r.getMessage() for r in caplog.records)
 
 
+def test_limits_cli_writes_the_override_file_it_reads_back(tmp_path: Path) -> None:
+    out = run_cli("recordings", "limits", "--state-dir", str(tmp_path), "--min-free", "off", "--max-size", "2GB")
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / OVERRIDE_FILE).read_text()
+    assert text == render_override({"max_size": "2GB", "min_free": "off"})
+    assert read_override(tmp_path / OVERRIDE_FILE) == {"max_size": 2 * 10**9, "min_free": MinFree()}
+    bad = run_cli("recordings", "limits", "--state-dir", str(tmp_path), "--max-size", "20XB")
+    assert (bad.returncode, bad.stderr) == (2, "error: --max-size 20XB: expected a size like 500MB, 20GB or 1TB\n")
+    assert (tmp_path / OVERRIDE_FILE).read_text() == text  # unchanged
+    cleared = run_cli("recordings", "limits", "--state-dir", str(tmp_path), "--clear")
+    assert cleared.returncode == 0 and not (tmp_path / OVERRIDE_FILE).exists()
+
+
 # -- real runs -----------------------------------------------------------------------------------------------------
 
 
@@ -278,7 +293,7 @@ def test_disk_full_pauses_recording_live_rtsp_continues_then_resumes(tmp_path: P
     try:
         cs.wait_for(lambda: list(video.glob("*Z.mp4")), 20, "a first chunk")
         # Another program "filled the disk": keep 99 % of the disk free, far above what is free.
-        (state / OVERRIDE_FILE).write_text("min_free: 99%\n")
+        assert run_cli("recordings", "limits", "--state-dir", str(state), "--min-free", "99%").returncode == 0
         cs.wait_for(lambda: "disk full: recording paused" in cs.log(), 10, "the pause")
         cs.wait_for(lambda: not list(video.glob("*.part")), 10, "the last chunk to be finished")
         paused_chunks = set(video.iterdir())
@@ -290,7 +305,7 @@ def test_disk_full_pauses_recording_live_rtsp_continues_then_resumes(tmp_path: P
         assert set(video.iterdir()) == paused_chunks  # nothing recorded meanwhile (4+ s, two chunk lengths)
         assert cs.log().count("disk full: recording paused") == 1
         # Space comes back: the threshold is lowered at run time, recording resumes by itself.
-        (state / OVERRIDE_FILE).write_text("min_free: 0\n")
+        assert run_cli("recordings", "limits", "--state-dir", str(state), "--min-free", "off").returncode == 0
         cs.wait_for(lambda: set(video.glob("*Z.mp4")) - paused_chunks, 20, "a chunk after resuming")
         assert "recording resumed" in cs.log()
     finally:

@@ -13,7 +13,7 @@ from camstream.cli._logging import setup_logging
 from camstream.config import Config, load_config
 from camstream.errors import ConfigError
 from camstream.export import TIME_HELP, export, find_chunks, iso, parse_time
-from camstream.retention import human, prune
+from camstream.retention import OVERRIDE_FILE, human, prune, write_override
 
 CONFIG_HELP = "YAML config (default ./camstream.yaml, /etc/camstream/camstream.yaml)."
 SSD_HELP = "Recording root (SSD_PATH); chunks are in <ssd>/video."
@@ -105,3 +105,27 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{verb} {d.path} ({human(d.size)}, {d.reason})")
         typer.echo(f"{verb} {len(deletions)} recordings, {human(sum(d.size for d in deletions))}; "
                    f"{human(free)} free{' after' if dry_run else ''}")
+
+    @rec.command("limits")
+    def limits(
+        config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+        state_dir: str | None = typer.Option(None, help="State directory of the running camstream."),
+        max_age: str | None = typer.Option(None, help="Delete recordings older than this (7d); 0 = no limit."),
+        max_size: str | None = typer.Option(None, help="Keep recordings under this size (20GB); 0 = no cap."),
+        min_free: str | None = typer.Option(None, help="Always leave this free on disk (1GB or 5%); 0 = off."),
+        clear: bool = typer.Option(False, "--clear", help="Remove the override: back to the configured limits."),
+    ) -> None:
+        """Change retention limits of a running camstream without restarting it (<state_dir>/retention.yaml)."""
+        cfg = _config(config, state_dir=state_dir)
+        file = cfg.state_dir / OVERRIDE_FILE
+        if clear:
+            file.unlink(missing_ok=True)
+            typer.echo(f"removed {file}: the configured limits apply again")
+            return
+        values = {key: (flag, raw) for key, flag, raw in (("max_age", "--max-age", max_age),
+                                                          ("max_size", "--max-size", max_size),
+                                                          ("min_free", "--min-free", min_free)) if raw is not None}
+        if not values:
+            raise ConfigError("recordings limits: nothing to set: give --max-age, --max-size, --min-free or --clear")
+        written = write_override(cfg.state_dir, values)
+        typer.echo(f"wrote {written}: " + ", ".join(f"{k}={v}" for k, (_, v) in values.items()))
