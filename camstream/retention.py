@@ -279,6 +279,7 @@ class Housekeeper:
 
     MAX_DELETIONS_PER_TICK = 500  # a huge backlog (limits just lowered) is worked off over several ticks
     OVERRIDE_CHECK = 1.0  # seconds between stats of the override file
+    SUMMARY_EVERY = 60.0  # seconds between info summaries of deletions
 
     def __init__(
         self,
@@ -319,6 +320,9 @@ class Housekeeper:
         self._image_rate = 0.0  # bytes/s of snapshots, measured between image scans
         self._last_image_scan: float | None = None
         self._undeletable: set[Path] = set()
+        self._unreported: dict[str, int] = {}
+        self._unreported_bytes = 0
+        self._last_summary: float | None = None
 
     @classmethod
     def from_config(cls, cfg: Config, **kwargs: Any) -> Housekeeper:
@@ -382,14 +386,24 @@ class Housekeeper:
         freed = sum(d.size for d in done)
         free = usage.free + freed
         self._decide(free, need)
-        if done:
-            counts = {r: sum(1 for d in done if d.reason == r) for r in ("age", "size", "free")}
-            why = ", ".join(f"{n} {label}" for r, label in (("age", "by age"), ("size", "over max_size"),
-                                                            ("free", "for min_free"))
-                            if (n := counts[r]))
-            log.info("retention: deleted %d recordings (%s; %s); recordings now %s, %s free on disk",
-                     len(done), human(freed), why, human(self.index.total), human(free))
+        self._summarise(done, free)
         return done
+
+    def _summarise(self, done: Sequence[Deletion], free: int) -> None:
+        # Steady rotation deletes a file per chunk; one info line a minute says the same without flooding the log.
+        for d in done:
+            self._unreported[d.reason] = self._unreported.get(d.reason, 0) + 1
+            self._unreported_bytes += d.size
+        now = self._clock()
+        if not self._unreported or (self._last_summary is not None and now - self._last_summary < self.SUMMARY_EVERY):
+            return
+        labels = (("age", "by age"), ("size", "over max_size"), ("free", "for min_free"))
+        why = ", ".join(f"{self._unreported[r]} {label}" for r, label in labels if r in self._unreported)
+        since = "" if self._last_summary is None else f" in the last {now - self._last_summary:.0f} s"
+        log.info("retention: deleted %d recordings%s (%s; %s); recordings now %s, %s free on disk",
+                 sum(self._unreported.values()), since, human(self._unreported_bytes), why,
+                 human(self.index.total), human(free))
+        self._unreported, self._unreported_bytes, self._last_summary = {}, 0, now
 
     def _decide(self, free: int, need: int) -> None:
         if not need:
