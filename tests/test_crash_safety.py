@@ -53,8 +53,6 @@ def test_finished_chunks_decode_and_latest_points_at_one(killed: Path) -> None:
     assert decodes_cleanly(target)
 
 
-@pytest.mark.xfail(strict=True, reason="FFmpeg's mp4 muxer inside the segment muxer keeps the whole chunk in memory "
-                   "until it closes; needs flush_packets=1 in record.py's segment_format_options")
 def test_cut_chunk_holds_its_fragments_up_to_the_cut(killed: Path) -> None:
     part = next((killed / "video").glob("*.part"))
     kept = read_fragments(part)

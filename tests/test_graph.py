@@ -33,7 +33,7 @@ CHUNK_KEYFRAMES = ["-force_key_frames", "expr:gte(t,n_forced*5.5)"]
 TEE = ["-flags", "+global_header", "-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
 RECORD_SLAVE = (
     "[f=segment:onfail=ignore:segment_time=5.5:segment_format=mp4"
-    ":segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof"
+    ":segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof\\\\:flush_packets=1"
     ":reset_timestamps=1:strftime=1:segment_list=/run/cam/segments.csv:segment_list_type=csv]"
     "/srv/cam/video/%Y%m%dT%H%M%SZ.mp4.part"
 )

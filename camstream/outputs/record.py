@@ -27,7 +27,9 @@ class RecordOutput:
             ("segment_format", "mp4"),
             # Fragmented MP4: a chunk cut short by a power loss still plays up to its last fragment
             # (FFmpeg formats manual, mov/mp4 "movflags"); default_base_moof helps browsers/MSE.
-            ("segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof"),
+            # flush_packets=1: without it the inner muxer's I/O buffer held every fragment until the chunk
+            # closed, so a SIGKILL left only the 28-byte ftyp on disk (measured here with FFmpeg 5.1).
+            ("segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1"),
             ("reset_timestamps", "1"),
             ("strftime", "1"),  # names come from the wall clock; camstream runs FFmpeg with TZ=UTC
         ]
