@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from camstream.servers.nginx_rtmp import NginxRtmpServer
@@ -172,3 +173,56 @@ def test_dry_run_prints_command_and_files(tmp_path: Path) -> None:
 def test_python_dash_m_and_entry_point_agree() -> None:
     assert run_cli("--version").stdout.strip() == "camstream 0.1.0"
     assert os.access(Path(os.sys.executable).parent / "camstream", os.X_OK)
+
+
+def test_stalled_rtmp_peer_never_stalls_recording(camstream_run, nginx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A peer that stops reading (SIGSTOP: its TCP window fills) costs that output packets, not the recording."""
+    ssd = tmp_path / "ssd"
+    rtmp_url = f"rtmp://127.0.0.1:{nginx.port}/live/cam"
+    cs = camstream_run(*SMALL, "--server", f"rtmp://127.0.0.1:{nginx.port}/live", "--no-rtsp", "--no-snapshots",
+                       "--segment-seconds", "2", "--bitrate", "3M", "--ssd-path", str(ssd),
+                       "--state-dir", str(tmp_path / "state"))
+    cs.wait_for(lambda: ffprobe_stream(rtmp_url).get("codec_name") == "h264", 20, "RTMP stream")
+    ffmpeg_pid = cs.child("ffmpeg").pid
+    nginx_pids = [nginx.child.pid] + [p.pid for p in psutil.Process(nginx.child.pid).children()]
+    stalled_at = time.time()
+    for pid in nginx_pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(10)
+        during = [c for c in chunks(ssd) if c.stat().st_mtime > stalled_at + 1]
+        assert len(during) >= 3, cs.log()  # 2 s chunks kept closing while the peer was frozen
+    finally:
+        for pid in nginx_pids:
+            os.kill(pid, signal.SIGCONT)
+    assert cs.child("ffmpeg").pid == ffmpeg_pid and "restarting" not in cs.log()
+    assert cs.wait_for(lambda: ffprobe_stream(rtmp_url).get("codec_name") == "h264", 30, "RTMP after the stall")
+    assert cs.stop() == 0
+    files = chunks(ssd)
+    durations = [media_duration(f) for f in files]
+    ends = [f.stat().st_mtime for f in files]
+    for i in range(1, len(files)):
+        gap = (ends[i] - durations[i]) - ends[i - 1]
+        assert gap < 1.0, (files[i].name, gap)
+
+
+def test_srt_output_reaches_a_real_listener(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    port = free_port()
+    received = tmp_path / "srt.ts"
+    listener = subprocess.Popen(
+        ["ffmpeg", "-v", "error", "-i", f"srt://127.0.0.1:{port}?mode=listener", "-t", "4", "-c", "copy", "-f",
+         "mpegts", str(received)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        cs = camstream_run(*SMALL, "--no-rtsp", "--no-record", "--no-snapshots", "--srt-url",
+                           f"srt://127.0.0.1:{port}?mode=caller", "--ssd-path", str(tmp_path / "ssd"),
+                           "--state-dir", str(tmp_path / "state"))
+        listener.wait(30)
+        assert cs.stop() == 0
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+        listener.wait()
+    assert ffprobe_stream(str(received)) == {"codec_name": "h264", "width": 640, "height": 360}
+    assert decodes_cleanly(received)
