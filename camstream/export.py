@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import os
 import re
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from camstream import proc
@@ -30,7 +31,7 @@ CONTIGUOUS_SLACK = 1.5
 def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
     """A point in time from the command line, as an aware UTC datetime; UsageError naming `flag` if unreadable."""
     value = text.strip()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if value.lower() == "now":
         return now
     match = _RELATIVE.match(value)
@@ -45,13 +46,13 @@ def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
     except ValueError:
         raise UsageError(f"{flag} {text}: not a time: give {TIME_HELP}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def iso(t: datetime) -> str:
     """2026-11-23T18:56:32.250Z"""
-    text = t.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    text = t.astimezone(UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
 
@@ -144,7 +145,7 @@ def timeline(names: list[tuple[datetime, str]], video_dir: Path) -> list[ChunkIn
         anchor = (lo + hi) / 2
         for k, offset in zip(range(i, j), offsets):
             t, path, size, duration, keyframes = probed[k]
-            start = datetime.fromtimestamp(anchor + offset, timezone.utc)
+            start = datetime.fromtimestamp(anchor + offset, UTC)
             out.append(ChunkInfo(path, start, duration, size, keyframes, path.name.endswith(RECOVERED_SUFFIX)))
         i = j
     return out
@@ -263,7 +264,7 @@ def export(video_dir: Path, start: datetime, end: datetime, out: Path, ffmpeg: s
     if not pieces:
         raise UsageError(f"no recordings between {iso(start)} and {iso(end)} in {video_dir}: "
                          "see `camstream recordings list`")
-    gaps = sum(max(0.0, (b.start - a.end).total_seconds()) for a, b in zip(chunks, chunks[1:]))
+    gaps = sum(max(0.0, (b.start - a.end).total_seconds()) for a, b in itertools.pairwise(chunks))
     binary = proc.which("ffmpeg", ffmpeg)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")
     listing = out.with_name(f".{out.name}.{os.getpid()}.ffconcat")

@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class RetentionPolicy:
 
     max_age: float | None = None
     max_size: int | None = None
-    min_free: MinFree = MinFree()
+    min_free: MinFree = field(default_factory=MinFree)
 
     @classmethod
     def from_config(cls, cfg: Config) -> RetentionPolicy:
@@ -73,7 +73,7 @@ class RetentionPolicy:
 
 def is_recording(name: str) -> bool:
     """A finished chunk (incl. .recovered.mp4) or snapshot camstream wrote: UTC-stamped name, final suffix."""
-    return (name.endswith(CHUNK_SUFFIX) or name.endswith(IMAGE_SUFFIX)) and stamp_time(name) is not None
+    return name.endswith((CHUNK_SUFFIX, IMAGE_SUFFIX)) and stamp_time(name) is not None
 
 
 def explain_deletions(

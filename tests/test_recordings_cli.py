@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from camstream.export import ChunkInfo, Piece, cut, export_argv, iso, parse_time, render_concat
-from camstream.errors import UsageError
 from support import Camstream, media_duration, run_cli
+
+from camstream.errors import UsageError
+from camstream.export import ChunkInfo, Piece, cut, export_argv, iso, parse_time, render_concat
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_list_json_has_contiguous_start_duration_size(recorded: Path) -> None:
         named = parse_time(c["name"][:16], "x")
         assert c["start"].endswith("Z")
         assert named <= parse_time(c["start"], "x") < named + timedelta(seconds=1)
-    for a, b in zip(chunks, chunks[1:]):  # one continuous recording: each chunk starts where the last ended
+    for a, b in itertools.pairwise(chunks):  # one continuous recording: each chunk starts where the last ended
         assert abs(parse_time(b["start"], "x") - parse_time(a["end"], "x")) < timedelta(milliseconds=2)
 
 
@@ -166,17 +167,17 @@ def test_prune_dry_run_then_prune_deletes_oldest(recorded: Path, tmp_path: Path)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("2026-11-23T18:56:32Z", datetime(2026, 11, 23, 18, 56, 32, tzinfo=timezone.utc), id="iso-z"),
-        pytest.param("2026-11-23T18:56:32", datetime(2026, 11, 23, 18, 56, 32, tzinfo=timezone.utc), id="no-zone-utc"),
-        pytest.param("2026-11-23T19:56:32+01:00", datetime(2026, 11, 23, 18, 56, 32, tzinfo=timezone.utc),
+        pytest.param("2026-11-23T18:56:32Z", datetime(2026, 11, 23, 18, 56, 32, tzinfo=UTC), id="iso-z"),
+        pytest.param("2026-11-23T18:56:32", datetime(2026, 11, 23, 18, 56, 32, tzinfo=UTC), id="no-zone-utc"),
+        pytest.param("2026-11-23T19:56:32+01:00", datetime(2026, 11, 23, 18, 56, 32, tzinfo=UTC),
                      id="offset"),
-        pytest.param("20261123T185632Z", datetime(2026, 11, 23, 18, 56, 32, tzinfo=timezone.utc), id="chunk-name"),
-        pytest.param("-10m", datetime(2026, 11, 23, 18, 50, 0, tzinfo=timezone.utc), id="relative"),
-        pytest.param("now", datetime(2026, 11, 23, 19, 0, 0, tzinfo=timezone.utc), id="now"),
+        pytest.param("20261123T185632Z", datetime(2026, 11, 23, 18, 56, 32, tzinfo=UTC), id="chunk-name"),
+        pytest.param("-10m", datetime(2026, 11, 23, 18, 50, 0, tzinfo=UTC), id="relative"),
+        pytest.param("now", datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC), id="now"),
     ],
 )
 def test_parse_time(text: str, expected: datetime) -> None:
-    assert parse_time(text, "--from", now=datetime(2026, 11, 23, 19, 0, 0, tzinfo=timezone.utc)) == expected
+    assert parse_time(text, "--from", now=datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)) == expected
 
 
 def test_parse_time_rejects_garbage() -> None:
@@ -186,7 +187,7 @@ def test_parse_time_rejects_garbage() -> None:
 
 
 def test_cut_and_concat_list_are_exact() -> None:
-    t0 = datetime(2026, 11, 23, 18, 0, 0, 250000, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 23, 18, 0, 0, 250000, tzinfo=UTC)
     keys = (0.0, 1.0, 2.0)
     chunks = [ChunkInfo(Path(f"/v/c{i}'s.mp4"), t0 + timedelta(seconds=3 * i), 3.0, 100, keys, False)
               for i in range(4)]
