@@ -38,7 +38,7 @@ class Plan:
     files: dict[Path, str] = field(default_factory=dict)
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
-    argv_without_record: list[str] | None = None
+    argv_live_only: list[str] | None = None
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -49,7 +49,7 @@ class Plan:
         # Retention and the disk-full pause (camstream/retention.py).
         housekeeper = Housekeeper.from_config(cfg) if cfg.record.enabled or cfg.snapshots.enabled else None
         return Pipeline(
-            argv=self.argv, argv_without_record=self.argv_without_record, source=self.source,
+            argv=self.argv, argv_live_only=self.argv_live_only, source=self.source,
             encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
@@ -185,11 +185,11 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
     graph_encoder = "libx264" if copy else encoder
     argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp)
-    argv_without_record = None
-    live_sinks = [s for s in sinks if s.name != "record"]
-    if cfg.record.enabled and live_sinks:
-        argv_without_record = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_without_record)
+    argv_live_only = None
+    live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
+    if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
+        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only)
 
 
 def prepare_dirs(cfg: Config) -> None:

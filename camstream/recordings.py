@@ -27,6 +27,15 @@ def stamp_time(name: str) -> datetime | None:
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def swap_link(link: Path, target: Path) -> None:
     """Point `link` at `target` atomically (new symlink under a temp name, then rename over the old one)."""
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +120,9 @@ class ChunkWatcher:
         part = self.video_dir / name
         final = self.video_dir / name.removesuffix(PART_SUFFIX)
         try:
+            _fsync(part)  # the data is on disk before the name says "finished" (power cuts)
             os.replace(part, final)
+            _fsync(self.video_dir)
         except FileNotFoundError:
             if not final.exists():
                 log.warning("chunk %s listed by FFmpeg but missing on disk", name)
@@ -179,9 +190,15 @@ def recover_partials(video_dir: Path) -> list[Path]:
     Fragmented MP4 plays up to the last complete fragment, so the seconds before the cut are kept; the
     `.recovered.mp4` name tells readers it was not closed normally. Call only while FFmpeg is not running.
     """
+    from camstream.mp4frag import NotFragmented, read_fragments
+
     recovered = []
     for part in sorted(video_dir.glob(f"*{PART_SUFFIX}")):
-        if part.stat().st_size == 0:
+        try:
+            empty = read_fragments(part).duration <= 0
+        except (NotFragmented, OSError, ValueError):
+            empty = True  # not even a header and one fragment: nothing to keep
+        if empty:
             part.unlink()
             continue
         final = part.with_name(part.name.removesuffix(".mp4" + PART_SUFFIX) + RECOVERED_SUFFIX)

@@ -126,8 +126,9 @@ class Pipeline:
     argv: list[str]
     source: Source
     encoder: str
-    # The same graph without the record sink, used while recording is paused (disk full); live keeps going.
-    argv_without_record: list[str] | None = None
+    # The same graph without the disk sinks (chunks, snapshots), used while the disk is full: live keeps going.
+    # None when there is no live output: then FFmpeg simply waits until space is back.
+    argv_live_only: list[str] | None = None
     housekeeper: Housekeeper | None = None
     servers: Sequence[Server] = ()
     env: dict[str, str] = field(default_factory=lambda: {"TZ": "UTC"})
@@ -157,6 +158,7 @@ class Status:
     dropped_frames: int = 0
     restarts: int = 0
     last_restart_reason: str = ""
+    recording_paused: bool = False
     viewers: int | None = None
     disk_free_bytes: int | None = None
     last_chunk: str | None = None
@@ -249,13 +251,22 @@ class Supervisor:
                 if waiting_logged:
                     log.info("camera %s is back; starting", self.p.source.spec)
                     waiting_logged = False
+                if self.recording_paused and self.p.argv_live_only is None:
+                    # Disk full and nothing live to serve: no FFmpeg until the housekeeper sees space again.
+                    self._set_state("paused: disk full")
+                    try:
+                        self._housekeeping([])
+                    except Restart:
+                        continue
+                    self._wait(1.0, deadline)
+                    continue
                 try:
                     self._start_all()
                     self._watch(deadline)
                 except Restart as why:
                     if why.planned:
                         self._teardown_ffmpeg(graceful=True)
-                        log.warning("%s", why.reason)
+                        log.info("%s", why.reason)
                         continue
                     self._teardown(graceful=False)
                     self._note_restart(why)
@@ -297,8 +308,8 @@ class Supervisor:
             self.p.chunks.reset()
         self.progress = ProgressReader()
         argv = self.p.argv
-        if self.recording_paused and self.p.argv_without_record is not None:
-            argv = self.p.argv_without_record
+        if self.recording_paused and self.p.argv_live_only is not None:
+            argv = self.p.argv_live_only
         self.ffmpeg = proc.Child("ffmpeg", argv, env=self.p.env, stop_signal=signal.SIGINT,
                                  on_stdout_line=self.progress.feed)
         self.ffmpeg.start()
@@ -329,13 +340,8 @@ class Supervisor:
             landed = self.p.chunks.poll() if self.p.chunks else []
             for chunk in landed:
                 log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
-            if self.p.housekeeper is not None and self.p.argv_without_record is not None:
-                may_record = self.p.housekeeper.tick(landed)
-                if may_record == self.recording_paused:
-                    self.recording_paused = not may_record
-                    # Switching the graph is a planned restart: no backoff, not counted as a failure.
-                    raise Restart("recording paused: disk space low" if self.recording_paused
-                                  else "recording resumed: disk space is back", planned=True)
+            if self.p.housekeeper is not None:
+                self._housekeeping(landed)
             if self.p.snapshots:
                 self.p.snapshots.poll()
             self._check_outputs_alive(started, now)
@@ -343,6 +349,16 @@ class Supervisor:
                 self.backoff.healthy()
             self._publish_status()
             self.stop_event.wait(0.2)
+
+    def _housekeeping(self, landed: Sequence[Any]) -> None:
+        """Retention, and the disk-full switch (the housekeeper logs the one pause/resume line itself)."""
+        assert self.p.housekeeper is not None
+        may_record = self.p.housekeeper.tick(landed)
+        if may_record == self.recording_paused:
+            self.recording_paused = not may_record
+            # Switching the graph is a planned restart: no backoff, not counted as a failure.
+            raise Restart("recording paused: disk space low" if self.recording_paused
+                          else "recording resumed: disk space is back", planned=True)
 
     def _check_outputs_alive(self, started: float, now: float) -> None:
         """Frames can keep flowing while an output is dead (tee's onfail=ignore): judge liveness by what
@@ -355,7 +371,7 @@ class Supervisor:
             if now - since > limit:
                 raise Restart(f"recording stalled: no chunk closed for {now - since:.0f} s", self._tail())
         snaps = self.p.snapshots
-        if snaps is not None:
+        if snaps is not None and not self.recording_paused:
             limit = self.p.snapshot_interval * 2 + self.wd.stall_seconds + allowance
             since = max(started, snaps.last_at or started)
             if now - since > limit:
@@ -427,6 +443,7 @@ class Supervisor:
         s.uptime = round(time.time() - s.started_at, 1)
         s.frames, s.fps, s.bitrate, s.speed = progress.frame, progress.fps, progress.bitrate, progress.speed
         s.dropped_frames = progress.drop_frames
+        s.recording_paused = self.recording_paused
         s.viewers = self._viewers()
         if self.p.disk_path is not None:
             try:

@@ -189,3 +189,19 @@ def test_progress_reader_tracks_frames() -> None:
     for line in ["frame=30", "progress=continue"]:
         reader.feed(line)
     assert reader.snapshot()[1] == 10.0  # no new frame: the stall clock keeps running
+
+
+def test_record_only_run_applies_retention(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Retention runs even when there is no live output to keep going (record is the only sink)."""
+    ssd = tmp_path / "ssd"
+    cs = camstream_run(*SMALL, "--no-rtsp", "--no-snapshots", "--segment-seconds", "1", "--max-size", "150kB",
+                       "--ssd-path", str(ssd), "--state-dir", str(tmp_path / "state"))
+    seen: set[str] = set()
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        seen.update(p.name for p in (ssd / "video").glob("*Z.mp4"))
+        time.sleep(0.2)
+    assert cs.stop() == 0
+    left = list((ssd / "video").glob("*Z.mp4"))
+    assert len(seen) >= 6 and len(left) < len(seen), (len(seen), len(left), cs.log())
+    assert sum(p.stat().st_size for p in left) <= 150_000
