@@ -226,3 +226,58 @@ def test_srt_output_reaches_a_real_listener(camstream_run, tmp_path: Path) -> No
         listener.wait()
     assert ffprobe_stream(str(received)) == {"codec_name": "h264", "width": 640, "height": 360}
     assert decodes_cleanly(received)
+
+
+def test_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        result = run_cli("run", *SMALL, "--rtsp-port", str(taken), "--ssd-path", str(tmp_path / "ssd"),
+                         "--state-dir", str(tmp_path / "state"), "--duration", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: port {taken} is already in use: choose another with --rtsp-port or rtsp.port")
+
+
+def test_stopping_camstream_stops_its_servers(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    rtsp_port, rtmp_port = free_port(), free_port()
+    cs = camstream_run(*SMALL, "--rtsp", "--rtsp-port", str(rtsp_port), "--rtmp", "--rtmp-port", str(rtmp_port),
+                       "--no-record", "--no-snapshots", "--ssd-path", str(tmp_path / "ssd"),
+                       "--state-dir", str(tmp_path / "state"), "--duration", "8")
+    cs.wait_for(lambda: ffprobe_stream(f"rtmp://127.0.0.1:{rtmp_port}/live/cam", "-analyzeduration", "1000000")
+                .get("codec_name") == "h264", 20, "RTMP from the managed nginx")
+    children = cs.children()
+    assert {p.name() for p in children} >= {"ffmpeg", "nginx"}
+    assert cs.proc.wait(30) == 0  # --duration ends it cleanly
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive
+    for port in (rtsp_port, rtmp_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port}"
+
+
+def test_log_json_lines(tmp_path: Path) -> None:
+    import json
+
+    result = run_cli("run", *SMALL, "--log-json", "--dry-run", "--ssd-path", str(tmp_path / "ssd"),
+                     "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 0
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records and {"ts", "level", "logger", "msg"} <= set(records[0])
+    assert any(r["msg"] == "RTSP server: builtin" for r in records)
+
+
+def test_output_plugins_come_from_entry_points() -> None:
+    from camstream.config import load_config
+    from camstream.errors import ConfigError
+    from camstream.outputs.base import enabled_outputs, load_outputs
+
+    assert set(load_outputs()) >= {"rtsp", "rtmp", "srt", "record", "snapshots"}
+    cfg = load_config(env={"CAMSTREAM_EXTRA_OUTPUTS": "webrtc"}, search_defaults=False)
+    with pytest.raises(ConfigError, match=r"^extra_outputs: no output plug-in named webrtc: installed are "):
+        enabled_outputs(cfg)
