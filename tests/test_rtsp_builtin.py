@@ -281,11 +281,12 @@ def test_ten_clients_at_once_share_one_media(rtsp_server: StartServer, publish: 
         thread.start()
     most = 0
     while any(t.is_alive() for t in threads):
-        most = max(most, stat(server, "viewers") or 0)
+        most = max(most, server.viewers() or 0)
         time.sleep(0.2)
     for thread in threads:
         thread.join()
     assert results == [100] * 10
+    wait_for(lambda: server.viewers() == 0, 5, "the viewers to be counted out")
     assert most == 10
     # One ingest fed one shared media for all ten viewers.
     assert sum("media created" in line for line in server.tail()) == 1, server.tail()
@@ -470,6 +471,7 @@ def test_stop_frees_the_ports_and_leaves_no_process(rtsp_server: StartServer, pu
         pass
     assert not status_file.exists()
     assert not server.running()
+    assert server.viewers() is None
 
 
 @needs_gst

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,8 @@ MODULE = "camstream.servers.rtsp_builtin"
 PASSWORD_ENV = "CAMSTREAM_RTSP_PASSWORD"
 STATUS_FILE_NAME = "rtsp_builtin.json"
 READY_PREFIX = "listening rtsp://"
+# The server rewrites its status every second; older than this means it is not current.
+STATUS_STALE_S = 5.0
 
 # Debian packages that provide what the server process imports and links.
 APT_PACKAGES = (
@@ -242,6 +245,16 @@ class BuiltinRtspServer:
         if self.status_file is None:
             return None
         return read_status(self.status_file)
+
+    def viewers(self) -> int | None:
+        """Viewers playing right now (None when unknown: not running, or no fresh status)."""
+        st = self.status() if self.running() else None
+        if st is None:
+            return None
+        updated, viewers = st.get("updated_at"), st.get("viewers")
+        if not isinstance(updated, (int, float)) or time.time() - updated > STATUS_STALE_S:
+            return None  # the server stopped writing: its count is not current
+        return viewers if isinstance(viewers, int) else None
 
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM, wait, kill if needed; reaps the process, removes its status file, returns its exit code."""
