@@ -101,7 +101,8 @@ def server_argv(
 
 def check_port_free(address: str, port: int, fix: str) -> None:
     """Raise PortInUseError naming `fix` when something already listens on address:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         # SO_REUSEADDR as the real server sets it: TIME_WAIT leftovers are fine, a listener is not.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
