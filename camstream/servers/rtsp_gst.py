@@ -96,7 +96,6 @@ class RtspServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.loop = GLib.MainLoop()
-        self.exit_code = 0
         self._lock = threading.Lock()
         self._feed: _Feed | None = None
         self._caps: Gst.Caps | None = None
@@ -270,7 +269,12 @@ class RtspServer:
     # -- status and lifecycle -----------------------------------------------------------------
 
     def status(self) -> dict[str, object]:
-        """Snapshot for `camstream status`."""
+        """Snapshot for `camstream status`.
+
+        ingest_connected: frames arrived on the current encoder connection (False once it ends);
+        viewers: RTSP connections that sent PLAY and have not left; frames_in: frames received since
+        start, all connections; last_frame_age: seconds since the newest frame (None before the first).
+        """
         with self._lock:
             age = None if self._last_frame is None else round(time.monotonic() - self._last_frame, 3)
             return {
@@ -331,7 +335,7 @@ class RtspServer:
                     os.unlink(s.status_file)
                 except FileNotFoundError:
                     pass
-        return self.exit_code
+        return 0
 
 
 def _running_time(element: Gst.Element) -> int | None:
