@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from camstream import encoders, proc
 from camstream.config import Config
-from camstream.errors import ConfigError, PortInUseError
+from camstream.errors import ConfigError
 from camstream.graph import build_argv
+from camstream.net import check_port_free, free_port, host_addresses
 from camstream.outputs.base import Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
@@ -57,16 +55,6 @@ class Plan:
         )
 
 
-def host_addresses() -> list[str]:
-    """This machine's non-loopback IPv4 addresses (what a viewer on the LAN or hotspot connects to)."""
-    found = []
-    for name, addrs in sorted(psutil.net_if_addrs().items()):
-        for addr in addrs:
-            if addr.family == socket.AF_INET and not addr.address.startswith("127."):
-                found.append(addr.address)
-    return found
-
-
 def check_writable(directory: Path, setting: str) -> None:
     """Fail early (exit 2) when recordings could not be written, without creating anything."""
     probe = directory
@@ -76,23 +64,6 @@ def check_writable(directory: Path, setting: str) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{setting}={directory}: not writable: choose a directory you can write to (--ssd-path)")
-
-
-def check_port_free(port: int, setting: str, address: str = "0.0.0.0") -> None:
-    """A port camstream must listen on is free, else PortInUseError naming the setting."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError:
-            raise PortInUseError(f"port {port} is already in use: choose another with {setting}") from None
-
-
-def free_port() -> int:
-    """An unused localhost TCP port (for the builtin server's ingest)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def choose_rtsp_server(cfg: Config) -> str:
@@ -129,7 +100,7 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
             if not ok:
                 raise ConfigError(f"rtsp.server=builtin: {why}")
             if not dry_run:
-                check_port_free(cfg.rtsp.port, "--rtsp-port or rtsp.port", cfg.rtsp.address)
+                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
             server = BuiltinRtspServer(
                 port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
                 user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
@@ -141,7 +112,7 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
             from camstream.servers.mediamtx import MediamtxServer
 
             if not dry_run:
-                check_port_free(cfg.rtsp.port, "--rtsp-port or rtsp.port", cfg.rtsp.address)
+                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
             mtx = MediamtxServer(cfg.state_dir / "mediamtx", binary=cfg.rtsp.mediamtx_path or None,
                                  rtsp_port=cfg.rtsp.port, path=cfg.rtsp.path,
                                  reader_user=cfg.rtsp.user or None, reader_pass=cfg.rtsp.password or None)
@@ -161,7 +132,7 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
             from camstream.servers.nginx_rtmp import NginxRtmpServer
 
             if not dry_run:
-                check_port_free(cfg.rtmp.port, "--rtmp-port or rtmp.port")
+                check_port_free("0.0.0.0", cfg.rtmp.port, "--rtmp-port or rtmp.port")
             allow = "all" if cfg.rtmp.allow_publish == "all" else ("127.0.0.1",)
             nginx = NginxRtmpServer(cfg.state_dir / "nginx", port=cfg.rtmp.port, stat_port=cfg.rtmp.stat_port,
                                     allow_publish=allow)

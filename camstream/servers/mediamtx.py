@@ -9,13 +9,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from camstream import proc
 from camstream.errors import ConfigError, PortInUseError, ServerError
+from camstream.net import port_accepts, tcp_port_free, udp_port_free
 
 log = logging.getLogger(__name__)
 
@@ -157,33 +157,6 @@ def installed_version(binary: str) -> str | None:
     return text.splitlines()[-1].strip() if result.returncode == 0 and text else None
 
 
-def _tcp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def _accepts(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 class MediamtxServer:
     """A mediamtx child with camstream's rendered config in `state_dir`."""
 
@@ -246,13 +219,13 @@ class MediamtxServer:
         return self.conf_path
 
     def _check_ports_free(self) -> None:
-        if not _tcp_free(self.rtsp_port):
+        if not tcp_port_free(self.rtsp_port):
             raise PortInUseError(f"port {self.rtsp_port} is already in use: choose another with --rtsp-port or rtsp.port")
         for port in (self.rtp_port, self.rtp_port + 1):
-            if "udp" in self.transports and not _udp_free(port):
+            if "udp" in self.transports and not udp_port_free(port):
                 raise PortInUseError(f"UDP port {port} is already in use: choose another pair with rtsp.rtp_port")
         for port, setting in ((self.api_port, "rtsp.api_port"), (self.metrics_port, "rtsp.metrics_port")):
-            if not _tcp_free(port):
+            if not tcp_port_free(port):
                 raise PortInUseError(f"port {port} is already in use: choose another with {setting}")
 
     def start(self) -> None:
@@ -278,7 +251,7 @@ class MediamtxServer:
             if not self.child.running():
                 tail = self.child.tail()
                 raise ServerError(f"mediamtx exited with code {self.child.poll()}: {' | '.join(tail[-3:]) or 'no output'}")
-            if _accepts(self.rtsp_port):
+            if port_accepts(self.rtsp_port):
                 return
             time.sleep(0.05)
         raise ServerError(f"mediamtx did not accept connections on port {self.rtsp_port} within {timeout:g}s")

@@ -6,7 +6,6 @@ import ipaddress
 import logging
 import os
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from camstream import proc
 from camstream.errors import ConfigError, MissingToolError, PortInUseError, ServerError
+from camstream.net import port_accepts, tcp_port_free
 
 log = logging.getLogger(__name__)
 
@@ -256,26 +256,6 @@ def parse_stat(xml_text: str) -> RtmpStat:
     return stat
 
 
-def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
-    """True when a TCP listener could bind host:port now (SO_REUSEADDR, as nginx sets, ignores TIME_WAIT)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 class NginxRtmpServer:
     """camstream's own nginx-rtmp: config in `state_dir`, run in the foreground as a supervised child."""
 
@@ -346,9 +326,9 @@ class NginxRtmpServer:
             raise ServerError(f"nginx rejected {self.conf_path}: {detail}")
 
     def _check_ports_free(self) -> None:
-        if not port_is_free(self.port):
+        if not tcp_port_free(self.port):
             raise PortInUseError(f"port {self.port} is already in use: choose another with --rtmp-port or rtmp.port")
-        if not port_is_free(self.stat_port, "127.0.0.1"):
+        if not tcp_port_free(self.stat_port, "127.0.0.1"):
             raise PortInUseError(f"port {self.stat_port} is already in use: choose another with rtmp.stat_port")
 
     def start(self) -> None:

@@ -11,12 +11,10 @@ prints one line "listening rtsp://..." on stdout when both ports are open.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -24,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from camstream import proc
-from camstream.errors import ConfigError, MissingToolError, PortInUseError, ServerError
+from camstream.errors import ConfigError, MissingToolError, ServerError
+from camstream.net import check_port_free, free_port
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +96,6 @@ def server_argv(
     if status_file is not None:
         argv += ["--status-file", status_file]
     return argv
-
-
-def check_port_free(address: str, port: int, fix: str) -> None:
-    """Raise PortInUseError naming `fix` when something already listens on address:port."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR as the real server sets it: TIME_WAIT leftovers are fine, a listener is not.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
-            raise
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 class BuiltinRtspServer:
