@@ -46,8 +46,14 @@ def ingest_description(port: int) -> str:
     # tcpserversrc accepts one client and ends the stream (EOS) when it disconnects; the caller
     # rebuilds the pipeline so the next FFmpeg can connect. config-interval=-1 makes h264parse
     # insert SPS/PPS before every IDR even if the encoder did not (h264parse docs).
+    # Each PES that FFmpeg's mpegts muxer writes holds exactly one access unit, and tsdemux pushes
+    # one buffer per PES; its caps say nothing about alignment, so h264parse would otherwise look
+    # for the end of every AU in the start of the next one and hold each frame for one frame
+    # interval (33 ms at 30 fps; measured). capssetter declares the AU alignment that is already
+    # there, so h264parse hands each frame on as soon as it arrives.
     return (
         f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux ! "
+        "capssetter caps=video/x-h264,alignment=au ! "
         "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
         "appsink name=sink sync=false max-buffers=100 drop=true emit-signals=true"
     )
