@@ -111,8 +111,8 @@ def bare_rtsp_argv(video: Video, fifo: str | Path, ingest_port: int, ffmpeg: str
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
         "-probesize", "32768", "-i", str(fifo),
         "-vf", "format=yuv420p", *libx264_args(video.config()),
-        # The same in-band SPS/PPS and flushing camstream's RTSP tee slave uses (camstream.outputs.rtsp).
-        "-bsf:v", INBAND_HEADERS_BSF, "-an", "-f", "mpegts", "-flush_packets", "1",
+        # The same in-band SPS/PPS, flushing and PES lengths camstream's RTSP tee slave uses (camstream.outputs.rtsp).
+        "-bsf:v", INBAND_HEADERS_BSF, "-an", "-f", "mpegts", "-flush_packets", "1", "-omit_video_pes_length", "0",
         f"tcp://127.0.0.1:{ingest_port}",
     ]  # fmt: skip
 

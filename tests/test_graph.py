@@ -38,7 +38,7 @@ RECORD_SLAVE = (
     "/srv/cam/video/%Y%m%dT%H%M%SZ.mp4.part"
 )
 RTMP_SLAVE = "[f=flv:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
-RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]tcp://127.0.0.1:40000"
+RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]tcp://127.0.0.1:40000"
 SRT_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]srt://10.9.9.9:9000"
 SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-strftime", "1",
                 "-atomic_writing", "1", "/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
