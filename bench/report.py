@@ -93,6 +93,7 @@ class Results:
     cpu_seconds: float
     cpu: list[CpuRow] = field(default_factory=list)
     latency: list[LatencyRow] = field(default_factory=list)
+    gst_latency: list[LatencyRow] = field(default_factory=list)  # the same paths, GStreamer viewer
     latency_seconds: float = 0.0
     ttff: list[float] = field(default_factory=list)
     viewers: list[ViewerRow] = field(default_factory=list)
@@ -208,7 +209,8 @@ def render(results: Results) -> str:
     if rtsp_missed and verdicts.get("latency p50 camstream RTMP / bare"):
         add("The RTSP latency target is missed while RTMP, fed by the same camstream FFmpeg process and encode, "
             "meets it: the extra RTSP latency is added after the encoder, in the builtin RTSP server path "
-            "(MPEG-TS ingest, gst-rtsp-server) or the client's RTSP stack, not in the capture/encode.\n")
+            "(MPEG-TS ingest, gst-rtsp-server) or the client's RTSP stack, not in the capture/encode. The "
+            "GStreamer viewer table under Glass-to-glass latency tells the two apart.\n")
 
     if results.cpu:
         add("## CPU and memory\n")
@@ -239,6 +241,21 @@ def render(results: Results) -> str:
         add("| Path | p50 ms | p99 ms | p50 per probe | p99 per probe | frames read / unreadable |")
         add("|---|---|---|---|---|---|")
         for row in results.latency:
+            p50 = _median(row.p50) if row.p50 else None
+            p99 = _median(row.p99) if row.p99 else None
+            add(f"| {row.path} | **{_fmt(p50, 0)}** | {_fmt(p99, 0)} | {_runs(row.p50, 0)} | {_runs(row.p99, 0)} | "
+                f"{sum(row.samples)} / {sum(row.unreadable)} |")
+        add("")
+    if results.gst_latency:
+        add("The same paths, each right after its probe, seen by a GStreamer viewer instead (`bench/gst_viewer.py`: "
+            "`rtspsrc latency=0 buffer-mode=none` over UDP, or `rtmp2src ! flvdemux`, then `avdec_h264`, frames "
+            "shown on arrival). FFmpeg's RTSP client (the probe, ffplay) finds the end of each frame only when the "
+            "next one starts (its H.264 parser after the RTP depacketiser), GStreamer's at the RTP marker bit, so "
+            "the difference between the two tables on an RTSP path is client delay, not server delay. Not a target, "
+            "a cross-check.\n")
+        add("| Path (GStreamer viewer) | p50 ms | p99 ms | p50 per run | p99 per run | frames read / unreadable |")
+        add("|---|---|---|---|---|---|")
+        for row in results.gst_latency:
             p50 = _median(row.p50) if row.p50 else None
             p99 = _median(row.p99) if row.p99 else None
             add(f"| {row.path} | **{_fmt(p50, 0)}** | {_fmt(p99, 0)} | {_runs(row.p50, 0)} | {_runs(row.p99, 0)} | "

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psutil
 
-from bench import cases, measure, report
+from bench import cases, gst_viewer, measure, report
 from bench.cases import CPU_CASES, CpuCase, Video
 from camstream import proc
-from camstream.probe import ProbeResult, probe
+from camstream.probe import LatencyStats, ProbeResult, probe
 from camstream.servers.nginx_rtmp import NginxRtmpServer
 from camstream.servers.rtsp_builtin import BuiltinRtspServer
 from camstream.supervise import read_status
@@ -288,19 +288,26 @@ class Live:
     """What the live section measured."""
 
     latency: dict[str, list[ProbeResult]] = field(default_factory=dict)
+    gst_latency: dict[str, list[LatencyStats]] = field(default_factory=dict)
     viewers: list[report.ViewerRow] = field(default_factory=list)
     recovery: list[report.Recovery] = field(default_factory=list)
     supervisor: report.Supervisor | None = None
 
 
-def latency_round(live: Live, urls: dict[str, tuple[str, str | None]], seconds: float, log: Callable[[str], None]) -> None:
-    """One probe of every path, in turn."""
+def latency_round(
+    live: Live, urls: dict[str, tuple[str, str | None]], seconds: float, width: int, log: Callable[[str], None]
+) -> None:
+    """One probe of every path, in turn, each followed by the GStreamer viewer (bench.gst_viewer) on it."""
     for path, (url, transport) in urls.items():
         result = probe(url, seconds=seconds, transport=transport, latency=True)
         live.latency.setdefault(path, []).append(result)
         lat = result.latency
         log(f"latency {path}: ok={result.ok} ttff={result.time_to_first_frame} "
             f"p50={lat.p50_ms if lat else None} p99={lat.p99_ms if lat else None} {result.reason or ''}")
+        if transport != "tcp":  # the GStreamer viewer plays RTSP over UDP only
+            stats = gst_viewer.watch(url, seconds, width)
+            live.gst_latency.setdefault(path, []).append(stats)
+            log(f"latency {path} (GStreamer viewer): p50={stats.p50_ms} p99={stats.p99_ms}")
 
 
 def ffmpeg_child_of(pid: int) -> psutil.Process | None:
@@ -422,7 +429,7 @@ def live_section(s: Settings, work: Path, log: Callable[[str], None]) -> Live:
 
         if "latency" in s.sections:
             for i in range(s.latency_runs):
-                latency_round(live, urls, s.latency_seconds, log)
+                latency_round(live, urls, s.latency_seconds, s.video.width, log)
                 if "recovery" in s.sections and i < s.recovery_runs - 1:
                     kill()
         if "viewers" in s.sections:
@@ -450,7 +457,7 @@ def live_section(s: Settings, work: Path, log: Callable[[str], None]) -> Live:
     return live
 
 
-def bare_latency(s: Settings, work: Path, log: Callable[[str], None]) -> list[ProbeResult]:
+def bare_latency(s: Settings, work: Path, log: Callable[[str], None]) -> Live:
     """The bare `ffmpeg -> nginx-rtmp -> ffmpeg` pipeline, probed the same way."""
     stack = Stack()
     try:
@@ -465,16 +472,17 @@ def bare_latency(s: Settings, work: Path, log: Callable[[str], None]) -> list[Pr
             raise RuntimeError(f"bare publisher exited: {_tail(pub)}")
         live = Live()
         for _ in range(s.latency_runs):
-            latency_round(live, {"bare ffmpeg -> nginx-rtmp": (url, None)}, s.latency_seconds, log)
-        return live.latency["bare ffmpeg -> nginx-rtmp"]
+            latency_round(live, {"bare ffmpeg -> nginx-rtmp": (url, None)}, s.latency_seconds, s.video.width, log)
+        return live
     finally:
         stack.close()
 
 
-def latency_rows(live: Live, bare: list[ProbeResult]) -> list[report.LatencyRow]:
-    """Probe results -> table rows (probes without readable stamps contribute no p50/p99)."""
+def latency_rows(live: Live, bare: Live) -> tuple[list[report.LatencyRow], list[report.LatencyRow]]:
+    """Probe results -> table rows (probes without readable stamps contribute no p50/p99), then the same paths
+    seen by the GStreamer viewer."""
     rows = []
-    for path, results in [*live.latency.items(), ("bare ffmpeg -> nginx-rtmp", bare)]:
+    for path, results in [*live.latency.items(), *bare.latency.items()]:
         ok = [r for r in results if r.latency and r.latency.p50_ms is not None]
         rows.append(report.LatencyRow(
             path,
@@ -484,7 +492,18 @@ def latency_rows(live: Live, bare: list[ProbeResult]) -> list[report.LatencyRow]
             [r.latency.unreadable if r.latency else 0 for r in results],
             bare=path.startswith("bare"),
         ))  # fmt: skip
-    return rows
+    gst_rows = []
+    for path, stats in [*live.gst_latency.items(), *bare.gst_latency.items()]:
+        ok_stats = [st for st in stats if st.p50_ms is not None]
+        gst_rows.append(report.LatencyRow(
+            path,
+            [st.p50_ms for st in ok_stats],  # type: ignore[misc]
+            [st.p99_ms for st in ok_stats],  # type: ignore[misc]
+            [st.samples for st in stats],
+            [st.unreadable for st in stats],
+            bare=path.startswith("bare"),
+        ))  # fmt: skip
+    return rows, gst_rows
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -552,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
             if "latency" in s.sections:
                 bare_dir = work / "bare"
                 bare_dir.mkdir()
-                results.latency = latency_rows(live, bare_latency(s, bare_dir, log))
+                results.latency, results.gst_latency = latency_rows(live, bare_latency(s, bare_dir, log))
     background.stop()
     results.background_percent = background.other_percent
     results.load_before = background.load_before
