@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: deps install demo test test-fast bench clean
+.PHONY: deps install demo test bench bench-soak clean
 
 deps:
 	@CAMSTREAM_TEST_PACKAGES=1 bash scripts/install_deps.sh
@@ -26,6 +26,10 @@ test: deps install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The supervisor's own CPU/RSS over a 10-minute unattended run (writes bench/soak.md).
+bench-soak: install
+	$(BIN)/python -m bench.soak --minutes 10
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
