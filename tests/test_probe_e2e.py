@@ -18,7 +18,7 @@ def stamped(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     tmp = tmp_path_factory.mktemp("probe-e2e")
     rtsp_port, rtmp_port = free_port(), free_port()
     cs = Camstream(["--source", "testsrc", "--clock", "--resolution", "640x360", "--fps", "25", "--rtsp",
-                    "--rtsp-port", str(rtsp_port), "--rtmp", "--rtmp-port", str(rtmp_port), "--no-record",
+                    "--rtsp-port", str(rtsp_port), "--rtmp", "--rtmp-port", str(rtmp_port), "--rtmp-stat-port", str(free_port()), "--no-record",
                     "--no-snapshots", "--ssd-path", str(tmp / "ssd"), "--state-dir", str(tmp / "state")],
                    tmp / "camstream.log")
     cs.rtsp = f"rtsp://127.0.0.1:{rtsp_port}/live"

@@ -247,6 +247,7 @@ def test_stopping_camstream_stops_its_servers(camstream_run, tmp_path: Path) -> 
 
     rtsp_port, rtmp_port = free_port(), free_port()
     cs = camstream_run(*SMALL, "--rtsp", "--rtsp-port", str(rtsp_port), "--rtmp", "--rtmp-port", str(rtmp_port),
+                       "--rtmp-stat-port", str(free_port()),
                        "--no-record", "--no-snapshots", "--ssd-path", str(tmp_path / "ssd"),
                        "--state-dir", str(tmp_path / "state"), "--duration", "8")
     cs.wait_for(lambda: ffprobe_stream(f"rtmp://127.0.0.1:{rtmp_port}/live/cam", "-analyzeduration", "1000000")
