@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/install_deps.sh
 	@bash scripts/install_deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[rtsp,test]'
+	$(BIN)/python -m pip install -q -e '.[rtsp,web,test]'
 	@touch $@
 
 install: $(STAMP)

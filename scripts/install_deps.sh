@@ -14,9 +14,19 @@ PACKAGES=(
   fonts-dejavu-core            # the test pattern's clock overlay
   v4l-utils                    # camstream devices
   dnsmasq-base systemd         # validators for rendered hotspot / service files
+  gstreamer1.0-nice            # ICE for webrtcbin (browser live view over WebRTC/WHEP)
+  gstreamer1.0-plugins-ugly    # x264enc: the bench's seed-design case and GStreamer test sources
+  alsa-utils                   # arecord -l for `camstream devices` (audio capture devices)
+  iproute2                     # ip netns / tc for the fault and offline-LAN tests
+)
+# Only the test suite and the bench need these: a real browser, a real audio capture device.
+TEST_PACKAGES=(
+  hostapd                      # hostapd config parse check
+  chromium                     # headless browser for the web view tests (driven by Playwright)
+  pulseaudio pulseaudio-utils  # user-mode PulseAudio with a null sink as a real capture device
 )
 if [ "${1:-}" = "--with-hotspot" ]; then PACKAGES+=(hostapd); fi
-if [ "${CAMSTREAM_TEST_PACKAGES:-0}" = "1" ]; then PACKAGES+=(hostapd); fi
+if [ "${CAMSTREAM_TEST_PACKAGES:-0}" = "1" ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
