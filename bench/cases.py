@@ -88,6 +88,8 @@ def camstream_config(
         "rtsp": {"enabled": "rtsp" in outputs, "server": "builtin", "address": "127.0.0.1", "port": rtsp_port},
         "rtmp": {"enabled": "rtmp" in outputs, "server": "managed", "port": rtmp_port, "stat_port": stat_port},
         "srt": {"enabled": False},
+        # The web page is measured in its own cases; here every case compares like for like with the peers.
+        "web": {"enabled": False},
         "record": {"enabled": "record" in outputs},
         "snapshots": {"enabled": "snapshots" in outputs, "interval": 1},
         "paths": {"ssd_path": str(ssd_path), "state_dir": str(state_dir)},

@@ -27,7 +27,7 @@ def camstream_argv(work: Path, size: str) -> list[str]:
     """The soak run: all outputs on, free ports, a temp recording root (pure)."""
     return [sys.executable, "-m", "camstream", "run", "--source", "testsrc", "--resolution", size,
             "--rtsp", "--rtsp-port", str(free_port()), "--rtmp", "--rtmp-port", str(free_port()),
-            "--rtmp-stat-port", str(free_port()),
+            "--rtmp-stat-port", str(free_port()), "--web-port", str(free_port()),
             "--record", "--snapshots", "--max-size", "500MB",
             "--ssd-path", str(work / "ssd"), "--state-dir", str(work / "state")]
 

@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from camstream import encoders, proc
 from camstream.config import Config
@@ -19,9 +20,13 @@ from camstream.retention import Housekeeper
 from camstream.sources import Source, classify, passthrough
 from camstream.supervise import Pipeline, Server
 
+if TYPE_CHECKING:
+    from camstream.servers.web import WebServer
+
 log = logging.getLogger("camstream")
 
 SEGMENT_LIST = "segments.csv"
+WEB_PORT_FIX = "--web-port or web.port"
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Plan:
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
     argv_live_only: list[str] | None = None
+    profile: str = ""
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -51,7 +57,7 @@ class Plan:
             encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
-            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
+            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, profile=self.profile,
         )
 
 
@@ -75,6 +81,38 @@ def choose_rtsp_server(cfg: Config) -> str:
     return "mediamtx" if find_mediamtx(cfg.rtsp.mediamtx_path or None) else "builtin"
 
 
+# -profile:v values of every encoder (libx264/nvenc names, h264_vaapi names, h264_v4l2m2m's numeric
+# AVCodecContext.profile: 578 = FF_PROFILE_H264_CONSTRAINED_BASELINE, 66 baseline, 77 main, 100 high).
+PROFILE_LABELS = {
+    "baseline": "constrained baseline", "constrained_baseline": "constrained baseline", "578": "constrained baseline",
+    "66": "baseline", "main": "main", "77": "main", "high": "high", "100": "high",
+}
+
+
+def profile_in_use(argv: list[str], encoder: str) -> str:
+    """The H.264 profile the FFmpeg command asks for, in words (read from the argv that will run)."""
+    if encoder == "copy":
+        return "the source's own (passed through)"
+    if "-profile:v" in argv:
+        value = argv[argv.index("-profile:v") + 1]
+        return PROFILE_LABELS.get(value, value)
+    return f"{encoder} default"
+
+
+def web_server(cfg: Config, profile: str, live: bool = True) -> WebServer:
+    """The managed web server for this run (not started)."""
+    from camstream.servers.web import IceOptions, WebPaths, WebServer
+
+    # web.user/web.password when set, else the RTSP viewer credentials: the page shows the same video.
+    user, password = (cfg.web.user, cfg.web.password) if cfg.web.user else (cfg.rtsp.user, cfg.rtsp.password)
+    ice = IceOptions(udp_port=cfg.web.ice_udp_port, stun=cfg.web.stun, turn=cfg.web.turn,
+                     turn_user=cfg.web.turn_user, turn_password=cfg.web.turn_password)
+    paths = WebPaths(cfg.state_dir, cfg.video_dir, cfg.images_dir, cfg.latest_dir)
+    return WebServer(paths, port=cfg.web.port, address=cfg.web.address, ingest_port=0 if live else None,
+                     path=cfg.rtsp.path, user=user or None, password=password or None, ice=ice,
+                     ffmpeg=cfg.ffmpeg.path, profile=profile)
+
+
 def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
@@ -91,6 +129,20 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     rtsp_kind = None
     hosts = host_addresses() or ["127.0.0.1"]
     urls: list[str] = []
+    web: WebServer | None = None
+    if cfg.web_view:
+        from camstream.servers.web import available as web_available
+
+        ok, why = web_available()
+        if not ok:
+            log.warning("web view off: %s", why)
+        else:
+            if not dry_run:
+                check_port_free(cfg.web.address, cfg.web.port, WEB_PORT_FIX)
+            web = web_server(cfg, "")
+            servers.append(web)  # type: ignore[arg-type]
+            # The page first: it is what a phone on the hotspot opens.
+            urls += [web.url(h) for h in _viewer_hosts(cfg.web.address, hosts)]
     if cfg.rtsp.enabled:
         rtsp_kind = choose_rtsp_server(cfg)
         if rtsp_kind == "builtin":
@@ -147,7 +199,8 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
         urls.append(proc.scrub(cfg.srt.url))
 
     endpoints = Endpoints(rtsp_publish=rtsp_publish, rtmp_publish=rtmp_publish,
-                          segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None)
+                          segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None,
+                          web_publish=web.ingest_url() if web is not None else None)
     sinks = [sink for output in enabled_outputs(cfg) for sink in output.sinks(cfg, endpoints)]
     stamp = None
     if cfg.video.clock:
@@ -160,7 +213,15 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
         argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only)
+    profile = profile_in_use(argv, encoder)
+    if web is not None:
+        web.profile = profile
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, profile)
+
+
+def _viewer_hosts(address: str, hosts: list[str]) -> list[str]:
+    """Hosts a viewer can open for a server bound to `address` (every interface, or just that one)."""
+    return hosts if address in ("0.0.0.0", "::", "") else [address]
 
 
 def prepare_dirs(cfg: Config) -> None:

@@ -293,6 +293,45 @@ class SrtConfig:
     url: str = setting("", text, "SRT URL, e.g. srt://10.0.0.2:9000?mode=caller")
 
 
+def optional_port(raw: Any) -> int:
+    """A UDP/TCP port 1-65535, or 0 / empty for "any"."""
+    if raw is None or str(raw).strip() in {"", "0"}:
+        return 0
+    return port_number(raw)
+
+
+def ice_url(scheme: str) -> Parser:
+    """An ICE server URL of one scheme (stun: or turn:/turns:), or empty for none."""
+
+    def parse(raw: Any) -> str:
+        value = "" if raw is None else str(raw).strip()
+        if not value:
+            return ""
+        schemes = ("turn:", "turns:") if scheme == "turn" else ("stun:", "stuns:")
+        if not value.startswith(schemes) or not re.fullmatch(r"[a-z]+:[^\s/@]+(:\d+)?(\?[^\s]*)?", value):
+            raise ValueError(f"expected a URL like {scheme}:host:3478, or empty for none")
+        return value
+
+    return parse
+
+
+@dataclass
+class WebConfig:
+    """The browser view: http://<host>:<port>/ with live video (WebRTC, TCP fallback), status, recordings."""
+
+    enabled: bool = setting(True, boolean, "serve the web page whenever a live output (RTSP/RTMP/SRT) is on")
+    address: str = setting("0.0.0.0", text, "address the web server listens on (0.0.0.0 = every interface)")
+    port: int = setting(8080, port_number, "HTTP port of the page, the API, /metrics and WHEP")
+    user: str = setting("", text, "web user name (needs password); empty = the RTSP credentials, if any")
+    password: str = setting("", text, "web password")
+    ice_udp_port: int = setting(0, optional_port, "fixed UDP port for WebRTC media (firewalls); 0 = any")
+    stun: str = setting("", ice_url("stun"), "STUN server for remote viewers, e.g. stun:stun.example.org:3478; "
+                        "empty = none (host candidates only: works offline and on the hotspot)")
+    turn: str = setting("", ice_url("turn"), "TURN server for viewers behind strict NAT, e.g. turn:host:3478")
+    turn_user: str = setting("", text, "TURN user name")
+    turn_password: str = setting("", text, "TURN password")
+
+
 @dataclass
 class RecordConfig:
     """MP4 chunks on disk, and the retention that keeps the disk from filling."""
@@ -367,6 +406,7 @@ class Config:
     rtsp: RtspConfig = field(default_factory=RtspConfig)
     rtmp: RtmpConfig = field(default_factory=RtmpConfig)
     srt: SrtConfig = field(default_factory=SrtConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -389,6 +429,16 @@ class Config:
     def latest_dir(self) -> Path:
         """Where the latest_* links live (the first seed's drone_temp)."""
         return self.paths.latest_dir or self.paths.ssd_path / "drone_temp"
+
+    @property
+    def live(self) -> bool:
+        """Whether any live output is on (RTSP, RTMP or SRT)."""
+        return self.rtsp.enabled or self.rtmp.enabled or self.srt.enabled
+
+    @property
+    def web_view(self) -> bool:
+        """Whether `camstream run` serves the web page: web.enabled and a live output is on."""
+        return self.web.enabled and self.live
 
     @property
     def state_dir(self) -> Path:
@@ -572,6 +622,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError("srt.url: expected a URL like srt://10.0.0.2:9000 when SRT is on (--srt-url)")
     if bool(cfg.rtsp.user) != bool(cfg.rtsp.password):
         raise ConfigError("rtsp.user and rtsp.password: set both or neither")
+    if bool(cfg.web.user) != bool(cfg.web.password):
+        raise ConfigError("web.user and web.password: set both or neither")
+    if bool(cfg.web.turn_user) != bool(cfg.web.turn_password) or (cfg.web.turn_user and not cfg.web.turn):
+        raise ConfigError("web.turn_user and web.turn_password: set both, together with web.turn, or neither")
     if not any((cfg.rtsp.enabled, cfg.rtmp.enabled, cfg.srt.enabled, cfg.record.enabled, cfg.snapshots.enabled,
                 cfg.extra_outputs)):
         raise ConfigError("every output is off: turn on at least one of --rtsp, --rtmp, --srt, --record, --snapshots")

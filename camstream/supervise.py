@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from camstream import proc
 from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError
+from camstream.metrics import reason_kind
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.sources import Source, exists
 
@@ -139,6 +140,7 @@ class Pipeline:
     urls: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     disk_path: Path | None = None
+    profile: str = ""  # the H.264 profile the encode uses, for status, the page and /metrics
 
 
 @dataclass
@@ -153,13 +155,17 @@ class Status:
     uptime: float = 0.0
     frames: int = 0
     fps: float = 0.0
-    bitrate: str = ""
+    bitrate: str = ""  # measured, e.g. "1987 kbit/s" ("" until measured)
+    bitrate_bps: int | None = None
     speed: str = ""
     dropped_frames: int = 0
     restarts: int = 0
     last_restart_reason: str = ""
     recording_paused: bool = False
     viewers: int | None = None
+    viewers_by_protocol: dict[str, int] = field(default_factory=dict)
+    restart_reasons: dict[str, int] = field(default_factory=dict)  # metrics.reason_kind -> count
+    profile: str = ""
     disk_free_bytes: int | None = None
     last_chunk: str | None = None
     last_snapshot: str | None = None
@@ -227,7 +233,9 @@ class Supervisor:
         self.ffmpeg: proc.Child | None = None
         self.progress = ProgressReader()
         self.status = Status(pid=os.getpid(), state="starting", source=pipeline.source.spec,
-                             encoder=pipeline.encoder, started_at=time.time(), urls=list(pipeline.urls))
+                             encoder=pipeline.encoder, started_at=time.time(), urls=list(pipeline.urls),
+                             profile=pipeline.profile)
+        self.bitrate = BitrateMeter()
         self._servers_up = False
         self._last_status_write = 0.0
         self.recording_paused = False
@@ -340,6 +348,7 @@ class Supervisor:
             landed = self.p.chunks.poll() if self.p.chunks else []
             for chunk in landed:
                 log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
+                self.bitrate.add_chunk(chunk.path, chunk.duration)
             if self.p.housekeeper is not None:
                 self._housekeeping(landed)
             if self.p.snapshots:
@@ -425,6 +434,8 @@ class Supervisor:
     def _note_restart(self, why: Restart) -> None:
         self.status.restarts += 1
         self.status.last_restart_reason = why.reason
+        kind = reason_kind(why.reason)
+        self.status.restart_reasons[kind] = self.status.restart_reasons.get(kind, 0) + 1
         log.warning("restarting: %s", why.reason)
         for line in why.tail[-10:]:
             log.info("  last output: %s", line)
@@ -441,10 +452,17 @@ class Supervisor:
         progress, _ = self.progress.snapshot()
         s = self.status
         s.uptime = round(time.time() - s.started_at, 1)
-        s.frames, s.fps, s.bitrate, s.speed = progress.frame, progress.fps, progress.bitrate, progress.speed
+        s.frames, s.fps, s.speed = progress.frame, progress.fps, progress.speed
         s.dropped_frames = progress.drop_frames
         s.recording_paused = self.recording_paused
-        s.viewers = self._viewers()
+        s.viewers_by_protocol = self._viewers_by_protocol()
+        s.viewers = sum(s.viewers_by_protocol.values()) if s.viewers_by_protocol else None
+        # FFmpeg's own progress bitrate is N/A for the tee muxer: measure what actually lands.
+        ingest = self._ingest_bytes()
+        if ingest is not None:
+            self.bitrate.add_ingest(ingest)
+        s.bitrate_bps = self.bitrate.bps()
+        s.bitrate = human_bitrate(s.bitrate_bps) if s.bitrate_bps is not None else ""
         if self.p.disk_path is not None:
             try:
                 s.disk_free_bytes = shutil.disk_usage(self.p.disk_path).free
@@ -458,19 +476,39 @@ class Supervisor:
             self.on_status(s)
         self._write_status(s)
 
-    def _viewers(self) -> int | None:
-        total = None
+    def _viewers_by_protocol(self) -> dict[str, int]:
+        """Viewers per protocol, from every server that can count them (a server without a count is left out)."""
+        out: dict[str, int] = {}
         for server in self.p.servers:
-            viewers = getattr(server, "viewers", None)
-            if viewers is None:
-                continue
             try:
-                count = viewers()
+                by_protocol = getattr(server, "viewers_by_protocol", None)
+                if by_protocol is not None:
+                    counts = by_protocol()
+                else:
+                    viewers = getattr(server, "viewers", None)
+                    count = viewers() if viewers is not None else None
+                    counts = {server.name: count} if count is not None else None
             except Exception:  # a status page that does not answer is not a pipeline failure
                 continue
-            if count is not None:
-                total = (total or 0) + count
-        return total
+            for protocol, n in (counts or {}).items():
+                out[protocol] = out.get(protocol, 0) + n
+        return out
+
+    def _ingest_bytes(self) -> int | None:
+        """Bytes of the encode a local server has received so far (for the bitrate when nothing is recorded)."""
+        if self.p.chunks is not None and not self.recording_paused:
+            return None
+        for server in self.p.servers:
+            reader = getattr(server, "ingest_bytes", None)
+            if reader is None:
+                continue
+            try:
+                value = reader()
+            except Exception:
+                continue
+            if isinstance(value, int):
+                return value
+        return None
 
     def _write_status(self, s: Status) -> None:
         if self.p.state_dir is None:
@@ -490,6 +528,61 @@ class Supervisor:
             (self.p.state_dir / STATUS_FILE).unlink()
         except FileNotFoundError:
             pass
+
+
+class BitrateMeter:
+    """The encode's real bitrate: bytes of the chunks that landed over their duration, or the ingest byte rate."""
+
+    WINDOW_S = 30.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._chunks: deque[tuple[float, int, float]] = deque()  # (landed at, bytes, seconds)
+        self._ingest: deque[tuple[float, int]] = deque()  # (at, cumulative bytes)
+
+    def add_chunk(self, path: Path, duration: float) -> None:
+        """A chunk landed: remember its size and duration."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        if duration > 0:
+            self._chunks.append((self._clock(), size, duration))
+        self._trim()
+
+    def add_ingest(self, total_bytes: int) -> None:
+        """A reading of a server's cumulative ingest byte counter."""
+        now = self._clock()
+        if self._ingest and total_bytes < self._ingest[-1][1]:
+            self._ingest.clear()  # the server restarted: its counter began again
+        self._ingest.append((now, total_bytes))
+        self._trim()
+
+    def _trim(self) -> None:
+        now = self._clock()
+        while len(self._chunks) > 1 and now - self._chunks[0][0] > self.WINDOW_S:
+            self._chunks.popleft()
+        while len(self._ingest) > 2 and now - self._ingest[0][0] > self.WINDOW_S / 3:
+            self._ingest.popleft()
+
+    def bps(self) -> int | None:
+        """Bits per second, or None before anything was measured."""
+        if len(self._ingest) >= 2:
+            (t0, b0), (t1, b1) = self._ingest[0], self._ingest[-1]
+            if t1 - t0 >= 1.0:
+                return int((b1 - b0) * 8 / (t1 - t0))
+        if self._chunks:
+            size = sum(c[1] for c in self._chunks)
+            seconds = sum(c[2] for c in self._chunks)
+            return int(size * 8 / seconds)
+        return None
+
+
+def human_bitrate(bps: int) -> str:
+    """1987000 -> '1987 kbit/s'; 12500000 -> '12.5 Mbit/s'."""
+    if bps >= 10_000_000:
+        return f"{bps / 1e6:.1f} Mbit/s"
+    return f"{bps / 1000:.0f} kbit/s"
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:

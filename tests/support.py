@@ -31,9 +31,17 @@ def camstream_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "camstream", *args]
 
 
+def with_web_port(args: list[str] | tuple[str, ...], env: dict[str, str]) -> dict[str, str]:
+    """`env` plus a free web.port, unless the test picks the web settings itself: the web page is on by default
+    on 8080, and tests running side by side must not collide there."""
+    if any(a.startswith(("--web", "--no-web")) for a in args) or "CAMSTREAM_WEB_PORT" in env:
+        return env
+    return {**env, "CAMSTREAM_WEB_PORT": str(free_port())}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the CLI to completion (real process), capturing stdout and stderr separately."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = with_web_port(args, {**os.environ, **(env or {})})
     return subprocess.run(camstream_cmd(*args), capture_output=True, text=True, timeout=timeout, env=full_env,
                           stdin=subprocess.DEVNULL, cwd=ROOT)
 
@@ -46,7 +54,7 @@ class Camstream:
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             camstream_cmd("run", *args), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})}, cwd=ROOT,
+            start_new_session=True, env=with_web_port(args, {**os.environ, **(env or {})}), cwd=ROOT,
         )
 
     def log(self) -> str:

@@ -48,6 +48,8 @@ FLAG_KEYS: dict[str, str] = {
     "min_free": "record.min_free",
     "snapshot_interval": "snapshots.interval",
     "stall_seconds": "watchdog.stall_seconds",
+    "web_port": "web.port",
+    "web_address": "web.address",
 }
 SWITCH_KEYS: dict[str, str] = {
     "rtsp": "rtsp.enabled",
@@ -55,6 +57,7 @@ SWITCH_KEYS: dict[str, str] = {
     "record": "record.enabled",
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
+    "web": "web.enabled",
 }
 
 
@@ -102,7 +105,7 @@ def _status_table(s: Status) -> Table:
     table.add_column()
     free = f"{s.disk_free_bytes / 1e9:.1f} GB" if s.disk_free_bytes is not None else "-"
     rows = [
-        ("state", s.state), ("source", s.source), ("encoder", s.encoder),
+        ("state", s.state), ("source", s.source), ("encoder", s.encoder + (f" ({s.profile})" if s.profile else "")),
         ("fps", f"{s.fps:.1f}"), ("bitrate", s.bitrate or "-"), ("dropped frames", str(s.dropped_frames)),
         ("uptime", f"{s.uptime:.0f} s"),
         ("restarts", f"{s.restarts}" + (f" (last: {s.last_restart_reason})" if s.last_restart_reason else "")),
@@ -153,6 +156,10 @@ def register(app: typer.Typer) -> None:
         rtmp_port: str | None = typer.Option(None, help="Managed nginx-rtmp port (default 1935)."),
         rtmp_stat_port: str | None = typer.Option(None, help="Managed nginx-rtmp /stat port on localhost (default 8089)."),
         srt_url: str | None = typer.Option(None, help="Publish MPEG-TS over SRT to this URL."),
+        web: bool | None = typer.Option(None, "--web/--no-web",
+                                        help="The browser page (live view, status, recordings) while live."),
+        web_port: str | None = typer.Option(None, help="Web page port (default 8080)."),
+        web_address: str | None = typer.Option(None, help="Address the web page listens on (default all)."),
         ssd_path: str | None = typer.Option(None, help="Recording root (SSD_PATH)."),
         latest_dir: str | None = typer.Option(None, help="Where latest_* links go (default <ssd>/drone_temp)."),
         state_dir: str | None = typer.Option(None, help="Runtime state directory."),

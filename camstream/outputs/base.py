@@ -23,6 +23,7 @@ class Endpoints:
     rtsp_publish: str | None = None  # rtsp://... (mediamtx/external) or tcp://127.0.0.1:P (builtin ingest)
     rtmp_publish: str | None = None  # rtmp://host:port/app/key
     segment_list: Path | None = None  # CSV the segment muxer appends to as each chunk closes
+    web_publish: str | None = None  # tcp://127.0.0.1:P, the web server's media ingest (MPEG-TS)
 
 
 @dataclass(frozen=True)

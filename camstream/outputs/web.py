@@ -1,0 +1,27 @@
+"""Web output: the live encode into camstream's web server (WebRTC and the TCP fallback), over local TCP."""
+
+from __future__ import annotations
+
+from camstream.config import Config
+from camstream.outputs.base import Endpoints, EncodedSink, Sink
+
+# The same ingest options as the builtin RTSP server's (camstream/outputs/rtsp.py): a reliable local TCP link,
+# and PES lengths written so the receiver's demuxer pushes each frame as soon as it is complete
+# (ffmpeg-formats "mpegts": flush_packets, omit_video_pes_length).
+TS_INGEST_OPTIONS = (("flush_packets", "1"), ("omit_video_pes_length", "0"))
+
+
+class WebOutput:
+    """Live video for the browser page at http://<host>:8080/."""
+
+    name = "web"
+
+    def enabled(self, cfg: Config) -> bool:
+        """On whenever a live output is on and web.enabled (--web/--no-web)."""
+        return cfg.web_view
+
+    def sinks(self, cfg: Config, endpoints: Endpoints) -> list[Sink]:
+        """MPEG-TS over local TCP into the web server's media hub, exactly as the builtin RTSP ingest is fed."""
+        if not endpoints.web_publish:
+            return []
+        return [EncodedSink("web", "mpegts", endpoints.web_publish, TS_INGEST_OPTIONS, inband_headers=True)]
