@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 import threading
 from pathlib import Path
@@ -16,10 +15,11 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import make_plan, prepare_dirs
+from camstream.app import check_writable, make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
 from camstream.config import Config, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
+from camstream.instance import Instance, claim
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
@@ -175,11 +175,20 @@ def register(app: typer.Typer) -> None:
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
-        plan = make_plan(cfg, dry_run=dry_run)
-        if dry_run:
-            print_dry_run(plan)
-            return
-        _run(cfg, plan, duration, Console())
+        instance = None
+        if not dry_run:
+            # Before any port check: a killed earlier instance's children may still hold the ports.
+            check_writable(cfg.state_dir, "paths.state_dir")
+            instance = claim(cfg.state_dir)
+        try:
+            plan = make_plan(cfg, dry_run=dry_run)
+            if dry_run:
+                print_dry_run(plan)
+                return
+            _run(cfg, plan, duration, Console(), instance)
+        finally:
+            if instance is not None:
+                instance.release()
 
     @app.command()
     def status(
@@ -200,11 +209,13 @@ def register(app: typer.Typer) -> None:
         Console().print(_status_table(Status(**data)))
 
 
-def _run(cfg: Config, plan: Any, duration: float | None, out: Console) -> None:
+def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance: Instance | None = None) -> None:
     import logging
 
     log = logging.getLogger("camstream")
     prepare_dirs(cfg)
+    if instance is not None:
+        instance.hold()
     for path, text in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -214,7 +225,7 @@ def _run(cfg: Config, plan: Any, duration: float | None, out: Console) -> None:
         for saved in recover_partials(cfg.video_dir):
             log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
     log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", shlex.join(plan.argv))
+    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
     for url in plan.urls:
         log.info("viewers: %s", url)
     stop = threading.Event()
