@@ -39,6 +39,13 @@ INSTALL_HINTS: dict[str, str] = {
 }
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+:[^/@\s]*@")
+# Secrets passed as URL query options: SRT's passphrase (FFmpeg protocols manual, "srt"), generic passwords.
+_SECRET_OPTIONS = re.compile(r"(?P<key>[?&](?:passphrase|password|pass|pwd)=)[^&\s'|\]]+", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """Hide user:password in URLs and secret query options (SRT passphrase) so logs never carry credentials."""
+    return _SECRET_OPTIONS.sub(r"\g<key>***", _CREDENTIALS.sub(r"\g<scheme>***:***@", text))
 
 
 # prctl(2): PR_SET_PDEATHSIG = 1. The kernel sends the signal to the child when the thread that forked it
@@ -65,11 +72,6 @@ def tie_to_parent(parent_pid: int, sig: int) -> Callable[[], None]:
             os.kill(os.getpid(), sig)
 
     return setup
-
-
-def scrub(text: str) -> str:
-    """Hide user:password in URLs so logs never carry credentials."""
-    return _CREDENTIALS.sub(r"\g<scheme>***:***@", text)
 
 
 def quote(argv: Sequence[str]) -> str:

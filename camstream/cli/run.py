@@ -216,9 +216,8 @@ def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance:
     prepare_dirs(cfg)
     if instance is not None:
         instance.hold()
-    for path, text in plan.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
+    # holds the read password and is created with mode 0600 there), so nothing is written here.
     from camstream.recordings import recover_partials
 
     if cfg.record.enabled:
