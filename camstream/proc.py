@@ -268,8 +268,13 @@ class Child:
         on_stdout_line: Callable[[str], None] | None = None,
         on_stderr_line: Callable[[str], None] | None = None,
         tail_lines: int = 50,
+        stdin_fd: int | None = None,
+        stdout_fd: int | None = None,
     ) -> None:
         self.name = name
+        # Pipe ends for a producer -> consumer pair (see start_piped); None = stdin closed / stdout as below.
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
         self.argv = list(argv)
         self.env = env
         self.cwd = cwd
@@ -293,10 +298,11 @@ class Child:
         log.debug("start %s: %s", self.name, quote(self.argv))
         full_env = None if self.env is None else {**os.environ, **self.env}
         try:
+            stdout: int = subprocess.PIPE if self._on_stdout_line else subprocess.DEVNULL
             self.proc = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if self._on_stdout_line else subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if self.stdin_fd is None else self.stdin_fd,
+                stdout=stdout if self.stdout_fd is None else self.stdout_fd,
                 stderr=subprocess.PIPE,
                 env=full_env,
                 cwd=self.cwd,
@@ -311,7 +317,7 @@ class Child:
             _ledger.add(self.proc.pid, self.name, self.argv)
         assert self.proc.stderr is not None
         self._reader(self.proc.stderr, self._keep_stderr)
-        if self._on_stdout_line:
+        if self._on_stdout_line and self.stdout_fd is None:
             assert self.proc.stdout is not None
             self._reader(self.proc.stdout, self._on_stdout_line)
 
@@ -388,3 +394,33 @@ class Child:
         for thread in self._threads:
             thread.join(timeout=2.0)
         return ExitInfo(code, self.tail())
+
+
+def start_piped(producer: Child, consumer: Child) -> None:
+    """Start `producer | consumer`: the producer's stdout feeds the consumer's stdin through one OS pipe.
+
+    The parent keeps no end of the pipe, so when either side dies the other sees EOF or EPIPE and ends too.
+    The consumer starts first so nothing the producer writes is lost; if the producer cannot start, the
+    consumer is stopped again before the error propagates.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        consumer.stdin_fd = read_fd
+        consumer.start()
+        os.close(read_fd)
+        read_fd = -1
+        producer.stdout_fd = write_fd
+        try:
+            producer.start()
+        except BaseException:
+            os.close(write_fd)
+            write_fd = -1
+            consumer.stop(grace=2.0)
+            raise
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

@@ -30,6 +30,11 @@ FLAG_KEYS: dict[str, str] = {
     "bitrate": "video.bitrate",
     "input_format": "video.input_format",
     "encoder": "video.encoder",
+    "preset": "video.preset",
+    "profile": "video.profile",
+    "gop": "video.gop",
+    "rpicam_mode": "rpicam.mode",
+    "rotation": "rpicam.rotation",
     "server": "rtmp.server",
     "stream_key": "rtmp.stream_key",
     "rtmp_port": "rtmp.port",
@@ -55,6 +60,8 @@ SWITCH_KEYS: dict[str, str] = {
     "record": "record.enabled",
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
+    "hflip": "rpicam.hflip",
+    "vflip": "rpicam.vflip",
 }
 
 
@@ -118,6 +125,9 @@ def _status_table(s: Status) -> Table:
 
 def print_dry_run(plan: Any) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
+    if getattr(plan, "source_argv", None):
+        typer.echo("# camera command (its stdout is FFmpeg's stdin)")
+        typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")
     typer.echo(proc.quote(plan.argv))
     for path, text in plan.files.items():
@@ -133,12 +143,19 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="YAML config (default ./camstream.yaml, "
                                            "/etc/camstream/camstream.yaml)."),
         device: str | None = typer.Option(None, help="V4L2 camera, e.g. /dev/video0 (same as --source)."),
-        source: str | None = typer.Option(None, help="V4L2 device, testsrc, a file path or an FFmpeg URL."),
+        source: str | None = typer.Option(None, help="V4L2 device, rpicam[:N], testsrc, a file path or an FFmpeg URL."),
         resolution: str | None = typer.Option(None, help="WIDTHxHEIGHT, e.g. 1280x720."),
         fps: str | None = typer.Option(None, help="Frames per second."),
         bitrate: str | None = typer.Option(None, help="Bits per second (2000000, 2M, 2000k)."),
         input_format: str | None = typer.Option(None, help="Camera format: auto, mjpeg, yuyv422, h264."),
         encoder: str | None = typer.Option(None, help="auto, libx264, h264_v4l2m2m, h264_vaapi, h264_nvenc."),
+        preset: str | None = typer.Option(None, help="libx264 preset: auto, ultrafast ... veryslow."),
+        profile: str | None = typer.Option(None, help="H.264 profile: auto, baseline, main, high."),
+        gop: str | None = typer.Option(None, help="Seconds between keyframes (default 1)."),
+        rpicam_mode: str | None = typer.Option(None, help="Pi camera: auto, yuv (camstream encodes) or h264."),
+        rotation: str | None = typer.Option(None, help="Pi camera rotation: 0 or 180."),
+        hflip: bool | None = typer.Option(None, "--hflip/--no-hflip", help="Pi camera: mirror left-right."),
+        vflip: bool | None = typer.Option(None, "--vflip/--no-vflip", help="Pi camera: flip upside down."),
         server: str | None = typer.Option(None, help="RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on)."),
         stream_key: str | None = typer.Option(None, help="RTMP stream key (default cam)."),
         rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help="Live RTSP."),
