@@ -17,7 +17,8 @@ from camstream.supervise import BitrateMeter, human_bitrate
 from camstream.web.api import BadPath, safe_file
 from camstream.web.server import Credentials, parse_args, server_argv, viewers_by_protocol
 
-CAPS = encoders.Capabilities(ffmpeg="ffmpeg", version="5.1", encoders=frozenset({"libx264"}), working={"libx264": True})
+CAPS = encoders.Capabilities(ffmpeg="ffmpeg", version="5.1", encoders=frozenset({"libx264"}),
+                            working={"libx264": True})
 
 
 def cfg_for(tmp_path: Path, **flags: object):  # type: ignore[no-untyped-def]
@@ -226,3 +227,13 @@ def test_plan_without_web(tmp_path: Path) -> None:
 ])
 def test_profile_in_use(argv: list[str], encoder: str, label: str) -> None:
     assert profile_in_use(argv, encoder) == label
+
+
+def test_web_view_makes_auto_profile_constrained_baseline(tmp_path: Path) -> None:
+    """Browsers' WebRTC decoders want constrained baseline (42e01f): profile=auto gives it whenever the page is on."""
+    on = make_plan(cfg_for(tmp_path, **{"rtsp.enabled": True, "rtsp.server": "builtin"}), CAPS, dry_run=True)
+    assert on.argv[on.argv.index("-profile:v") + 1] == "baseline"
+    assert on.profile == "constrained baseline"
+    off = make_plan(cfg_for(tmp_path, **{"rtsp.enabled": True, "rtsp.server": "builtin", "web.enabled": False}),
+                    CAPS, dry_run=True)
+    assert off.profile == "main"
