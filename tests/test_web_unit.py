@@ -237,3 +237,18 @@ def test_web_view_makes_auto_profile_constrained_baseline(tmp_path: Path) -> Non
     off = make_plan(cfg_for(tmp_path, **{"rtsp.enabled": True, "rtsp.server": "builtin", "web.enabled": False}),
                     CAPS, dry_run=True)
     assert off.profile == "main"
+
+
+def test_ice_settings_reach_the_hub_and_the_browser() -> None:
+    from camstream.web.server import browser_ice_servers, hub_ice
+
+    ice = {"udp_port": 50000, "stun": "stun:10.0.0.1:3478", "turn": "turn:t.example:3478?transport=udp",
+           "turn_user": "u@x", "turn_password": "p:w"}
+    # webrtcbin's stun-server / turn-server properties take stun://host:port and turn://user:pass@host:port.
+    assert hub_ice(ice) == {"udp_port": 50000, "stun_server": "stun://10.0.0.1:3478",
+                            "turn_server": "turn://u%40x:p%3Aw@t.example:3478"}
+    assert browser_ice_servers(ice) == [{"urls": "stun:10.0.0.1:3478"},
+                                        {"urls": "turn:t.example:3478?transport=udp", "username": "u@x",
+                                         "credential": "p:w"}]
+    assert hub_ice({"udp_port": None, "stun": None, "turn": None}) == {}
+    assert browser_ice_servers({}) == []

@@ -43,6 +43,7 @@ class Context:
     path: str = "live"
     live: bool = False
     stats: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    ice_servers: list[dict[str, str]] = field(default_factory=list)
     export_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -135,6 +136,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def info(request: web.Request) -> web.Response:
         return web.json_response({"path": ctx.path, "live": ctx.live, "profile": ctx.profile,
                                   "whep": f"/{ctx.path}/whep", "time_ms": int(time.time() * 1000),
+                                  "ice_servers": ctx.ice_servers,
                                   "media": ctx.stats()})
 
     async def clock(request: web.Request) -> web.Response:

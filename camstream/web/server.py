@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -197,18 +198,45 @@ def make_hub(settings: Settings) -> Any | None:
     except ImportError as exc:  # the media module needs GStreamer's webrtcbin through PyGObject
         log.warning("live video off: %s", exc)
         return None
-    ice_cls = getattr(media, "IceSettings", None)
-    ice = None
-    if ice_cls is not None:
-        import dataclasses
+    try:
+        return media.MediaHub(settings.ingest_port, path=settings.path, ice=media.IceSettings(**hub_ice(settings.ice)))
+    except ValueError as exc:  # e.g. a stream path of several segments, which WHEP URLs here do not take
+        log.warning("live video off: %s", exc)
+        return None
 
-        # Only the ICE fields MediaHub's settings declare (udp_port, stun, turn, ...), so both sides can grow.
-        names = {f.name for f in dataclasses.fields(ice_cls)} if dataclasses.is_dataclass(ice_cls) else set()
-        ice = ice_cls(**{k: v for k, v in settings.ice.items() if k in names and v is not None})
-    kwargs: dict[str, Any] = {"path": settings.path}
-    if ice is not None:
-        kwargs["ice"] = ice
-    return media.MediaHub(settings.ingest_port, **kwargs)
+
+def _webrtcbin_url(uri: str, user: str | None = None, password: str | None = None) -> str:
+    """An RFC 7064/7065 URI (stun:host:port, turn:host:port) as webrtcbin's stun-server/turn-server property wants
+    it: stun://host:port, turn://user:password@host:port (GStreamer webrtcbin properties)."""
+    scheme, _, rest = uri.partition(":")
+    rest = rest.split("?", 1)[0]
+    auth = f"{quote(user or '', safe='')}:{quote(password or '', safe='')}@" if user else ""
+    return f"{scheme}://{auth}{rest}"
+
+
+def hub_ice(ice: dict[str, Any]) -> dict[str, Any]:
+    """web.* ICE settings -> MediaHub's IceSettings fields (udp_port, stun_server, turn_server)."""
+    out: dict[str, Any] = {}
+    if ice.get("udp_port"):
+        out["udp_port"] = int(ice["udp_port"])
+    if ice.get("stun"):
+        out["stun_server"] = _webrtcbin_url(ice["stun"])
+    if ice.get("turn"):
+        out["turn_server"] = _webrtcbin_url(ice["turn"], ice.get("turn_user"), ice.get("turn_password"))
+    return out
+
+
+def browser_ice_servers(ice: dict[str, Any]) -> list[dict[str, str]]:
+    """The same STUN/TURN servers as RTCIceServer entries for the page's RTCPeerConnection (remote viewers)."""
+    servers: list[dict[str, str]] = []
+    if ice.get("stun"):
+        servers.append({"urls": ice["stun"]})
+    if ice.get("turn"):
+        entry = {"urls": ice["turn"]}
+        if ice.get("turn_user"):
+            entry.update(username=ice["turn_user"], credential=ice.get("turn_password") or "")
+        servers.append(entry)
+    return servers
 
 
 def hub_stats(hub: Any | None) -> dict[str, Any]:
@@ -255,7 +283,8 @@ def build_app(settings: Settings, hub: Any | None = None) -> web.Application:
     app = web.Application(middlewares=middlewares)
     ctx = api.Context(state_dir=settings.state_dir, video_dir=settings.video_dir, images_dir=settings.images_dir,
                       latest_dir=settings.latest_dir, ffmpeg=settings.ffmpeg, profile=settings.profile,
-                      path=settings.path, live=hub is not None, stats=lambda: hub_stats(hub))
+                      path=settings.path, live=hub is not None, stats=lambda: hub_stats(hub),
+                      ice_servers=browser_ice_servers(settings.ice))
     app.add_routes(api.routes(ctx))
     if hub is not None:
         app.add_routes(hub.routes())

@@ -5,7 +5,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const video = $("video");
-  const state = { info: null, offsetMs: 0, latencies: [], lastFrameAt: 0, player: null };
+  const state = { info: null, offsetMs: 0, latencies: [], lastFrameAt: 0, player: null, ownStamp: true,
+    playerState: "" };
 
   async function getJSON(url) {
     const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
@@ -31,7 +32,7 @@
   function watchFrames() {
     const onFrame = (now, meta) => {
       state.lastFrameAt = performance.now();
-      readStamp(meta);
+      if (state.ownStamp) readStamp(meta);
       video.requestVideoFrameCallback(onFrame);
     };
     if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
@@ -44,8 +45,8 @@
       const age = performance.now() - state.lastFrameAt;
       const m = mode();
       if (state.lastFrameAt && age < 2000) setConn("live", "live" + (m ? " · " + m : ""));
-      else if (state.lastFrameAt) setConn("reconnecting", "reconnecting");
-      else setConn("connecting", "connecting");
+      else if (state.lastFrameAt) setConn("reconnecting", state.playerState || "reconnecting");
+      else setConn("connecting", state.playerState || "connecting");
     }, 500);
   }
 
@@ -92,7 +93,10 @@
     } catch (e) { return; }
     const ms = decodeStamp(w);
     if (ms === null) return;
-    const latency = Date.now() + state.offsetMs - ms;
+    showLatency(Date.now() + state.offsetMs - ms);
+  }
+
+  function showLatency(latency) {
     state.latencies.push(latency);
     if (state.latencies.length > 25) state.latencies.shift();
     const sorted = state.latencies.slice().sort((a, b) => a - b);
@@ -154,7 +158,7 @@
       if (td.textContent !== text) td.textContent = text;
       td.style.whiteSpace = Array.isArray(s[key]) ? "pre-line" : "";
     }
-    if (s.profile) $("profile").textContent = s.profile;
+
   }
 
   async function pollStatus() {
@@ -268,8 +272,17 @@
     const params = new URLSearchParams(location.search);
     const opts = { path: info.path };
     if (params.get("mode")) opts.mode = params.get("mode");
+    if (info.ice_servers && info.ice_servers.length) opts.iceServers = info.ice_servers;
     if (window.CamstreamPlayer && typeof window.CamstreamPlayer.attach === "function") {
-      state.player = window.CamstreamPlayer.attach(video, opts);
+      const player = window.CamstreamPlayer.attach(video, opts);
+      state.player = player;
+      if (player && typeof player.addEventListener === "function") {
+        // The player reads the --clock stamp itself: take its samples (on this browser's clock) and correct
+        // them by the measured offset to the camera host's clock.
+        state.ownStamp = false;
+        player.addEventListener("latency", (e) => showLatency(e.detail.ms + state.offsetMs));
+        player.addEventListener("state", (e) => { state.playerState = e.detail.state; });
+      }
     } else {
       $("no-live").textContent = "The live player did not load.";
       $("no-live").hidden = false;
@@ -287,13 +300,25 @@
   $("range-to").onchange = updateDownload;
   $("range").onsubmit = (e) => e.preventDefault();
 
+  function showProfile() {
+    const i = state.info || {};
+    const media = i.media || {};
+    let text = i.profile || "-";
+    if (media.profile_level_id) text += " · stream " + media.profile_level_id + (media.profile ? " (" + media.profile + ")" : "");
+    $("profile").textContent = text;
+  }
+
+  async function refreshInfo() {
+    try { state.info = Object.assign(state.info || {}, await getJSON("/api/info")); showProfile(); } catch (e) { /* later */ }
+  }
+
   async function boot() {
     try {
       state.info = await getJSON("/api/info");
     } catch (e) {
       state.info = { live: false, path: "live", profile: "" };
     }
-    if (state.info.profile) $("profile").textContent = state.info.profile;
+    showProfile();
     startLive(state.info);
     setRange(new Date(Date.now() - 600e3), new Date());
     syncClock();
@@ -304,6 +329,7 @@
     setInterval(refreshSnapshot, 2000);
     loadDays();
     setInterval(loadDays, 30000);
+    setInterval(refreshInfo, 5000);
   }
   window.camstreamPage = state;
   boot();
