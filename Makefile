@@ -27,9 +27,10 @@ test: deps install
 bench: install
 	$(BIN)/python -m bench.run
 
-# The supervisor's own CPU/RSS over a 10-minute unattended run (writes bench/soak.md).
+# Every camstream process's CPU/RSS per minute over a 60-minute run with RTSP UDP/TCP and RTMP viewers
+# attached (writes bench/soak.md).
 bench-soak: install
-	$(BIN)/python -m bench.soak --minutes 10
+	$(BIN)/python -m bench.soak --minutes 60
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
