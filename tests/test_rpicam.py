@@ -133,3 +133,56 @@ def test_list_cameras_runs_the_tool(tmp_path: Path) -> None:
 
     cams = rpicam.list_cameras(run, tool="/usr/bin/rpicam-hello")
     assert calls == [["/usr/bin/rpicam-hello", "--list-cameras"]] and cams[0].sensor == "imx219"
+
+
+def test_doctor_reports_libcamera_cameras() -> None:
+    from camstream import doctor
+    from camstream.errors import MissingToolError
+
+    cams = rpicam.parse_list_cameras((FIXTURES / "imx708-imx477-pi5.txt").read_text())
+    assert doctor.check_libcamera(lambda: cams) == doctor.CheckResult(
+        "libcamera camera", doctor.PASS, "rpicam:0 imx708 4608x2592; rpicam:1 imx477 4056x3040 (use --source rpicam:N)")
+    assert doctor.check_libcamera(lambda: []).status == doctor.WARN
+
+    def missing() -> list[rpicam.LibcameraCamera]:
+        raise MissingToolError("rpicam-hello", "install it")
+
+    assert doctor.check_libcamera(missing) == doctor.CheckResult(
+        "libcamera camera", doctor.WARN, "rpicam-apps not installed (needed for the Pi camera module only)",
+        "sudo apt install rpicam-apps")
+
+
+def standin_env(tmp_path: Path, listing: str) -> dict[str, str]:
+    """PATH with the stand-in rpicam-hello printing a real listing, and an empty re-rooted /dev."""
+    import os
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shutil.copy(ROOT / "tests" / "standins" / "rpicam-vid", bindir / "rpicam-hello")
+    (tmp_path / "root" / "dev").mkdir(parents=True)
+    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "RPICAM_STANDIN_LIST": str(FIXTURES / listing),
+            "RPICAM_STANDIN_LOG": str(tmp_path / "calls.log"), "CAMSTREAM_HOST_ROOT": str(tmp_path / "root")}
+
+
+def test_cli_devices_lists_libcamera_cameras(tmp_path: Path) -> None:
+    from support import run_cli
+
+    result = run_cli("devices", env=standin_env(tmp_path, "imx477-imx708-pi4.txt"))
+    assert result.returncode == 0, result.stderr
+    expected = rpicam.format_cameras(rpicam.parse_list_cameras((FIXTURES / "imx477-imx708-pi4.txt").read_text()))
+    assert result.stdout == expected
+    assert result.stdout.splitlines()[5] == "rpicam:1  imx708 [4608x2592] /base/soc/i2c0mux/i2c@0/imx708@1a"
+    assert '"--list-cameras"' in (tmp_path / "calls.log").read_text()
+
+
+@pytest.mark.slow
+def test_cli_doctor_reports_libcamera_cameras(tmp_path: Path) -> None:
+    from support import run_cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"paths:\n  ssd_path: {tmp_path}\n")
+    result = run_cli("doctor", "--config", str(config), env=standin_env(tmp_path, "imx219-pi4.txt"), timeout=120)
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert "pass" in rows["libcamera camera"] and "rpicam:0 imx219 3280x2464" in rows["libcamera camera"]
+    assert "warn" in rows["camera"]  # no USB camera, but the module is there: not a failure
