@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: deps install demo test bench bench-soak clean
+.PHONY: deps install demo test bench bench-encoders bench-soak clean
 
 deps:
 	@CAMSTREAM_TEST_PACKAGES=1 bash scripts/install_deps.sh
@@ -26,6 +26,11 @@ test: deps install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.encoders
+
+# libx264 preset CPU at 720p30/1080p30 and PSNR per preset x profile at 2 Mb/s (its own section of results.md).
+bench-encoders: install
+	$(BIN)/python -m bench.encoders
 
 # Every camstream process's CPU/RSS per minute over a 60-minute run with RTSP UDP/TCP and RTMP viewers
 # attached (writes bench/soak.md).
