@@ -6,7 +6,6 @@ import functools
 import inspect
 import json
 import os
-import shlex
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -19,10 +18,11 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import make_plan, prepare_dirs
+from camstream.app import check_writable, make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
 from camstream.config import SETTINGS, Config, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
+from camstream.instance import Instance, claim
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
@@ -33,6 +33,11 @@ FLAG_KEYS: dict[str, str] = {
     "bitrate": "video.bitrate",
     "input_format": "video.input_format",
     "encoder": "video.encoder",
+    "preset": "video.preset",
+    "profile": "video.profile",
+    "gop": "video.gop",
+    "rpicam_mode": "rpicam.mode",
+    "rotation": "rpicam.rotation",
     "server": "rtmp.server",
     "stream_key": "rtmp.stream_key",
     "rtmp_port": "rtmp.port",
@@ -58,6 +63,8 @@ SWITCH_KEYS: dict[str, str] = {
     "record": "record.enabled",
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
+    "hflip": "rpicam.hflip",
+    "vflip": "rpicam.vflip",
 }
 
 
@@ -99,18 +106,28 @@ def _switch(name: str, panel: str, help: str, key: str) -> Any:
 # and the error names the accepted forms; the metavar says what is expected.
 RUN_OPTIONS: dict[str, Any] = {
     "device": _opt("DEVICE", SOURCE, "V4L2 camera, e.g. /dev/video0 (same as --source).", seed=True),
-    "source": _opt("SOURCE", SOURCE, "V4L2 device, testsrc, a file path (looped) or an FFmpeg URL.", "source"),
+    "source": _opt("SOURCE", SOURCE, "V4L2 device, rpicam[:N] (Pi camera module), testsrc, a file path (looped) "
+                   "or an FFmpeg URL.", "source"),
     "resolution": _opt("WxH", SOURCE, "WIDTHxHEIGHT, even numbers 16-7680, e.g. 1280x720. Default: 1280x720.",
                        seed=True),
     "input_format": _opt("FORMAT", SOURCE, "Pixel format asked of the camera: auto, mjpeg, yuyv422 or h264 "
                          "(passes the camera's H.264 through).", "video.input_format", seed=True),
-    "fps": _opt("INTEGER", ENCODING, "Frames per second, 1-240; also one keyframe per second.", "video.fps",
+    "fps": _opt("INTEGER", ENCODING, "Frames per second, 1-240.", "video.fps",
                 seed=True),
     "bitrate": _opt("BITRATE", ENCODING, "Bits per second: 2000000, 2M or 2000k (16k-100M).", "video.bitrate",
                     seed=True),
     "encoder": _opt("ENCODER", ENCODING, "H.264 encoder: auto, libx264, h264_v4l2m2m, h264_vaapi or h264_nvenc; "
                     "auto tries the hardware one with a real trial encode.", "video.encoder",
                     seed=True),
+    "preset": _opt("PRESET", ENCODING, "libx264 preset: auto, ultrafast ... veryslow; auto picks from CPU cores x "
+                   "pixel rate.", "video.preset"),
+    "profile": _opt("PROFILE", ENCODING, "H.264 profile: auto, baseline, main or high.", "video.profile"),
+    "gop": _opt("SECONDS", ENCODING, "Seconds between keyframes, 0.1-60.", "video.gop"),
+    "rpicam_mode": _opt("MODE", SOURCE, "Pi camera: auto, yuv (camstream encodes) or h264 (rpicam-vid encodes).",
+                        "rpicam.mode"),
+    "rotation": _opt("[0|180]", SOURCE, "Pi camera rotation in degrees.", "rpicam.rotation"),
+    "hflip": _switch("hflip", SOURCE, "Pi camera: mirror left-right.", "rpicam.hflip"),
+    "vflip": _switch("vflip", SOURCE, "Pi camera: flip upside down.", "rpicam.vflip"),
     "clock": _switch("clock", ENCODING, "Stamp frames with the wall clock (for latency probes).", "video.clock"),
     "rtsp": _switch("rtsp", LIVE, "Live RTSP: rtsp://<host>:8554/live.", "rtsp.enabled"),
     "rtsp_server": _opt("SERVER", LIVE, "RTSP server: auto, builtin, mediamtx or external; auto = mediamtx "
@@ -235,6 +252,9 @@ def _status_table(s: Status) -> Table:
 
 def print_dry_run(plan: Any) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
+    if getattr(plan, "source_argv", None):
+        typer.echo("# camera command (its stdout is FFmpeg's stdin)")
+        typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")
     typer.echo(proc.quote(plan.argv))
     for path, text in plan.files.items():
@@ -254,9 +274,11 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[Optional[float], typer.Option(  # noqa: UP007
             metavar="SECONDS", rich_help_panel=RUNNING, help="Stop cleanly after this many seconds.")] = None,
         dry_run: Annotated[bool, typer.Option(
-            "--dry-run", metavar="", rich_help_panel=RUNNING, help="Print the FFmpeg command and files; start nothing.")] = False,
+            "--dry-run", metavar="", rich_help_panel=RUNNING,
+            help="Print the FFmpeg command and files; start nothing.")] = False,
         verbose: Annotated[int, typer.Option(
-            "--verbose", "-v", count=True, metavar="", show_default=False, rich_help_panel=LOGGING, help="More logging (repeat for more).")] = 0,
+            "--verbose", "-v", count=True, metavar="", show_default=False, rich_help_panel=LOGGING,
+            help="More logging (repeat for more).")] = 0,
         quiet: Annotated[bool, typer.Option(
             "--quiet", "-q", metavar="", rich_help_panel=LOGGING, help="Warnings and errors only.")] = False,
         log_json: Annotated[bool, typer.Option(
@@ -269,11 +291,20 @@ def register(app: typer.Typer) -> None:
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
-        plan = make_plan(cfg, dry_run=dry_run)
-        if dry_run:
-            print_dry_run(plan)
-            return
-        _run(cfg, plan, duration, Console())
+        instance = None
+        if not dry_run:
+            # Before any port check: a killed earlier instance's children may still hold the ports.
+            check_writable(cfg.state_dir, "paths.state_dir")
+            instance = claim(cfg.state_dir)
+        try:
+            plan = make_plan(cfg, dry_run=dry_run)
+            if dry_run:
+                print_dry_run(plan)
+                return
+            _run(cfg, plan, duration, Console(), instance)
+        finally:
+            if instance is not None:
+                instance.release()
 
     @app.command()
     def status(
@@ -294,21 +325,22 @@ def register(app: typer.Typer) -> None:
         Console().print(_status_table(Status(**data)))
 
 
-def _run(cfg: Config, plan: Any, duration: float | None, out: Console) -> None:
+def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance: Instance | None = None) -> None:
     import logging
 
     log = logging.getLogger("camstream")
     prepare_dirs(cfg)
-    for path, text in plan.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    if instance is not None:
+        instance.hold()
+    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
+    # holds the read password and is created with mode 0600 there), so nothing is written here.
     from camstream.recordings import recover_partials
 
     if cfg.record.enabled:
         for saved in recover_partials(cfg.video_dir):
             log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
     log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", shlex.join(plan.argv))
+    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
     for url in plan.urls:
         log.info("viewers: %s", url)
     stop = threading.Event()
