@@ -61,7 +61,7 @@ def test_service_wrapper_reports_bad_seed_value(tmp_path: Path) -> None:
 
 def test_hotspot_wrapper_dry_run_and_validation(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    (root / "sys/class/net/wlan0").mkdir(parents=True)
+    (root / "sys/class/net/wlan0/phy80211").mkdir(parents=True)  # cfg80211 marks it as Wi-Fi
     standins = StandIns(tmp_path, ("nmcli", "systemctl", "ip", "hostapd", "dnsmasq"))
     standins.respond("nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device", "wlan0:wifi:unmanaged:\n")
     env = {**os.environ, **standins.env(), "CAMSTREAM": _camstream_shim(tmp_path), "PYTHONPATH": str(ROOT),
