@@ -13,6 +13,7 @@ gir1.2-gst-plugins-bad-1.0) so the rest of camstream never needs gi.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -231,6 +232,11 @@ class WebRtcPeer:
         self.appsrc: GstApp.AppSrc = self.pipeline.get_by_name("src")
         self.appsrc.set_property("caps", clean)
         self.rtc: Gst.Element = self.pipeline.get_by_name("rtc")
+        # The SSRC the answer announces must be the one the payloader sends: Chromium ties the video track to the
+        # signalled SSRC, and frames under any other SSRC are decoded but never reach the <video> element.
+        # webrtcbin 1.22 announces the ssrc of the codec preferences when the pad has no caps yet.
+        self.ssrc = secrets.randbelow(2**32 - 1) + 1
+        self.pipeline.get_by_name("pay").set_property("ssrc", self.ssrc)
         if stun_server:
             self.rtc.set_property("stun-server", stun_server)
         if turn_server:
@@ -247,7 +253,7 @@ class WebRtcPeer:
             Gst.Caps.from_string(
                 f"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={pt},"
                 f"packetization-mode=(string)1,profile-level-id=(string){stream_plid},"
-                "level-asymmetry-allowed=(string)1"
+                f"level-asymmetry-allowed=(string)1,ssrc=(uint){self.ssrc}"
             ),
         )
         self.rtc.connect("on-ice-candidate", self._on_candidate)
