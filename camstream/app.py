@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from camstream import audio as audio_mod
 from camstream import encoders, proc
 from camstream.config import Config
 from camstream.errors import ConfigError
 from camstream.graph import build_argv
 from camstream.net import check_port_free, free_port, host_addresses
-from camstream.outputs.base import Endpoints, enabled_outputs
+from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.retention import Housekeeper
-from camstream.sources import Source, classify, passthrough
+from camstream.sources import Source, SourceKind, classify, passthrough
 from camstream.supervise import Pipeline, Server
 
 log = logging.getLogger("camstream")
@@ -37,6 +40,7 @@ class Plan:
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
     argv_live_only: list[str] | None = None
+    audio: audio_mod.Feeder | None = None
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -51,8 +55,16 @@ class Plan:
             encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
-            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
+            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, audio_status=self._audio_status(),
         )
+
+    def _audio_status(self) -> Callable[[], audio_mod.AudioStatus] | None:
+        if self.audio is not None:
+            return self.audio.status
+        if not self.cfg.audio.enabled:
+            return None
+        fixed = audio_mod.AudioStatus(self.cfg.audio.input, "aac", "live")
+        return lambda: fixed
 
 
 def check_writable(directory: Path, setting: str) -> None:
@@ -104,6 +116,7 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
             server = BuiltinRtspServer(
                 port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
                 user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
+                audio=cfg.audio.enabled,
             )
             server.name = "rtsp"  # type: ignore[attr-defined]
             servers.append(server)  # type: ignore[arg-type]
@@ -155,12 +168,45 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
 
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
     graph_encoder = "libx264" if copy else encoder
-    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp)
+    fifo = str(cfg.state_dir / audio_mod.FIFO_NAME)
+    feeder = plan_audio(cfg, source, sinks, servers, dry_run)
+    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, audio_fifo=fifo)
     argv_live_only = None
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
-        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only)
+        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, audio_fifo=fifo)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, feeder)
+
+
+def plan_audio(
+    cfg: Config, source: Source, sinks: list[Any], servers: list[Server], dry_run: bool
+) -> audio_mod.Feeder | None:
+    """Check the configured sound input now (exit 2 if unusable) and, for a device, add its feeder."""
+    akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC)
+    if akind is audio_mod.AudioKind.NONE or not any(isinstance(s, EncodedSink) for s in sinks):
+        return None
+    if akind is audio_mod.AudioKind.TRACK:
+        if source.kind is SourceKind.V4L2 or source.kind is SourceKind.PIPE:
+            raise ConfigError(f"--audio source: {source.spec} is a camera/pipe without sound: give a microphone "
+                              "(--audio pulse:NAME or an ALSA device, see `camstream devices`) or --audio none")
+        if source.kind is SourceKind.FILE and not has_audio_track(cfg.ffmpeg.path, source.spec):
+            raise ConfigError(f"--audio source: {source.spec} has no audio track: use --audio none or a microphone")
+        return None
+    if akind in (audio_mod.AudioKind.PULSE, audio_mod.AudioKind.ALSA):
+        if not dry_run:
+            audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
+        feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
+        servers.append(feeder)  # type: ignore[arg-type]  # same lifecycle: started once, outlives FFmpeg restarts
+        return feeder
+    return None
+
+
+def has_audio_track(ffmpeg: str, path: str) -> bool:
+    """Whether a media file has at least one audio stream (ffprobe next to ffmpeg)."""
+    ffprobe = os.path.join(os.path.dirname(ffmpeg), "ffprobe") if os.sep in ffmpeg else "ffprobe"
+    out = proc.run([ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+                    "-of", "csv=p=0", path], timeout=20)
+    return out.returncode == 0 and bool(out.stdout.strip())
 
 
 def prepare_dirs(cfg: Config) -> None:

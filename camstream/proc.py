@@ -116,8 +116,11 @@ class Child:
         on_stdout_line: Callable[[str], None] | None = None,
         on_stderr_line: Callable[[str], None] | None = None,
         tail_lines: int = 50,
+        raw_stdout: bool = False,
     ) -> None:
         self.name = name
+        # raw_stdout: stdout is a binary pipe the owner reads itself (e.g. PCM from an audio device).
+        self.raw_stdout = raw_stdout
         self.argv = list(argv)
         self.env = env
         self.cwd = cwd
@@ -143,7 +146,7 @@ class Child:
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if self._on_stdout_line else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if (self._on_stdout_line or self.raw_stdout) else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=full_env,
                 cwd=self.cwd,

@@ -48,6 +48,10 @@ FLAG_KEYS: dict[str, str] = {
     "min_free": "record.min_free",
     "snapshot_interval": "snapshots.interval",
     "stall_seconds": "watchdog.stall_seconds",
+    "audio": "audio.input",
+    "audio_rate": "audio.rate",
+    "audio_channels": "audio.channels",
+    "audio_bitrate": "audio.bitrate",
 }
 SWITCH_KEYS: dict[str, str] = {
     "rtsp": "rtsp.enabled",
@@ -109,6 +113,13 @@ def _status_table(s: Status) -> Table:
         ("viewers", "-" if s.viewers is None else str(s.viewers)), ("disk free", free),
         ("last chunk", os.path.basename(s.last_chunk or "-")), ("last snapshot", os.path.basename(s.last_snapshot or "-")),
     ]
+    if s.audio:
+        a = s.audio
+        level = "-" if a.get("level_dbfs") is None else f"{a['level_dbfs']:.1f} dBFS"
+        text = f"{a.get('input')} {a.get('codec')} {a.get('state')}, {level}"
+        if a.get("last_error"):
+            text += f" (last error: {a['last_error']})"
+        rows.append(("audio", text))
     for url in s.urls:
         rows.append(("url", url))
     for key, value in rows:
@@ -153,6 +164,11 @@ def register(app: typer.Typer) -> None:
         rtmp_port: str | None = typer.Option(None, help="Managed nginx-rtmp port (default 1935)."),
         rtmp_stat_port: str | None = typer.Option(None, help="Managed nginx-rtmp /stat port on localhost (default 8089)."),
         srt_url: str | None = typer.Option(None, help="Publish MPEG-TS over SRT to this URL."),
+        audio: str | None = typer.Option(None, help="Sound: none, source, pulse:NAME, or an ALSA device "
+                                         "(default, hw:1,0); see `camstream devices`."),
+        audio_rate: str | None = typer.Option(None, help="Audio sample rate in Hz (default 48000)."),
+        audio_channels: str | None = typer.Option(None, help="Audio channels: auto (1 for a microphone), 1-8."),
+        audio_bitrate: str | None = typer.Option(None, help="AAC bitrate (default 96000)."),
         ssd_path: str | None = typer.Option(None, help="Recording root (SSD_PATH)."),
         latest_dir: str | None = typer.Option(None, help="Where latest_* links go (default <ssd>/drone_temp)."),
         state_dir: str | None = typer.Option(None, help="Runtime state directory."),
