@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from camstream import audio as audio_mod
-from camstream import encoders, proc
+from camstream import encoders, proc, rpicam
 from camstream.config import Config
-from camstream.errors import ConfigError
+from camstream.errors import CamstreamError, ConfigError
 from camstream.graph import build_argv
 from camstream.net import check_port_free, free_port, host_addresses
 from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
@@ -40,6 +41,10 @@ class Plan:
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
     argv_live_only: list[str] | None = None
+    # rpicam sources: rpicam-vid's argv; its stdout is piped into FFmpeg's stdin (argv[0] is re-resolved
+    # on every start, rpicam-vid else libcamera-vid).
+    source_argv: list[str] | None = None
+    knobs: encoders.Knobs | None = None
     audio: audio_mod.Feeder | None = None
 
     def pipeline(self) -> Pipeline:
@@ -55,8 +60,17 @@ class Plan:
             encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
-            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, audio_status=self._audio_status(),
+            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, source_argv=self.source_argv,
+            camera_probe=self._camera_listed if self.source.kind is SourceKind.RPICAM else None,
+            audio_status=self._audio_status(),
         )
+
+    def _camera_listed(self) -> bool:
+        """`rpicam-hello --list-cameras` shows this plan's camera (polled while it is unplugged)."""
+        try:
+            return any(c.index == self.source.camera for c in rpicam.list_cameras())
+        except CamstreamError:
+            return False
 
     def _audio_status(self) -> Callable[[], audio_mod.AudioStatus] | None:
         if self.audio is not None:
@@ -91,8 +105,27 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
     caps = caps or encoders.detect(cfg.ffmpeg.path)
+    source_argv = None
+    web_view = encoders.web_view_enabled(cfg)
+    knobs = encoders.resolve(cfg.video, os.cpu_count() or 1, web_view)
+    if source.kind is SourceKind.RPICAM:
+        hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
+        h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
+        if h264:
+            # rpicam-vid's encoder obeys the same hardware limits as FFmpeg's h264_v4l2m2m on a Pi 4.
+            encoders.check_limits("h264_v4l2m2m", cfg.video)
+        source = dataclasses.replace(source, h264=h264)
+        source_argv = rpicam.vid_argv(source, cfg.video, cfg.rpicam, knobs)
     copy = passthrough(source, cfg.video)
-    encoder = "copy" if copy else encoders.choose_encoder(cfg.video.encoder, caps)
+    if copy:
+        encoder = "copy"
+    else:
+        encoder = encoders.choose_encoder(cfg.video.encoder, caps)
+        if cfg.video.encoder == "auto" and not encoders.fits(encoder, cfg.video):
+            log.info("%s cannot take %dx%d@%d at %d bit/s; using libx264", encoder, cfg.video.width,
+                     cfg.video.height, cfg.video.fps, cfg.video.bitrate)
+            encoder = "libx264"
+        encoders.check_limits(encoder, cfg.video)
     if cfg.record.enabled or cfg.snapshots.enabled:
         check_writable(cfg.paths.ssd_path, "SSD_PATH")
     check_writable(cfg.state_dir, "paths.state_dir")
@@ -170,12 +203,13 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     graph_encoder = "libx264" if copy else encoder
     fifo = str(cfg.state_dir / audio_mod.FIFO_NAME)
     feeder = plan_audio(cfg, source, sinks, servers, dry_run)
-    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, audio_fifo=fifo)
+    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
     argv_live_only = None
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
-        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, audio_fifo=fifo)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, feeder)
+        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, source_argv, knobs,
+                feeder)
 
 
 def plan_audio(
@@ -186,7 +220,7 @@ def plan_audio(
     if akind is audio_mod.AudioKind.NONE or not any(isinstance(s, EncodedSink) for s in sinks):
         return None
     if akind is audio_mod.AudioKind.TRACK:
-        if source.kind is SourceKind.V4L2 or source.kind is SourceKind.PIPE:
+        if source.kind in (SourceKind.V4L2, SourceKind.PIPE, SourceKind.RPICAM):
             raise ConfigError(f"--audio source: {source.spec} is a camera/pipe without sound: give a microphone "
                               "(--audio pulse:NAME or an ALSA device, see `camstream devices`) or --audio none")
         if source.kind is SourceKind.FILE and not has_audio_track(cfg.ffmpeg.path, source.spec):

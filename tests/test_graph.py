@@ -28,7 +28,7 @@ CLOCK = "drawtext=text=%{localtime}:x=16:y=h-th-16:fontsize=h/18:fontcolor=white
 X264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main",
         "-b:v", "2000000", "-maxrate", "2000000", "-bufsize", "2000000", "-g", "30", "-keyint_min", "30",
         "-bf", "0", "-sc_threshold", "0"]
-V4L2M2M = ["-c:v", "h264_v4l2m2m", "-b:v", "2000000", "-g", "30", "-num_capture_buffers", "16"]
+V4L2M2M = ["-c:v", "h264_v4l2m2m", "-profile:v", "77", "-b:v", "2000000", "-g", "30", "-num_capture_buffers", "16"]
 CHUNK_KEYFRAMES = ["-force_key_frames", "expr:gte(t,n_forced*5.5)"]
 TEE = ["-flags", "+global_header", "-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
 RECORD_SLAVE = (
@@ -37,7 +37,7 @@ RECORD_SLAVE = (
     ":reset_timestamps=1:strftime=1:segment_list=/run/cam/segments.csv:segment_list_type=csv]"
     "/srv/cam/video/%Y%m%dT%H%M%SZ.mp4.part"
 )
-RTMP_SLAVE = "[f=flv:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
+RTMP_SLAVE = "[f=flv:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
 RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]tcp://127.0.0.1:40000"
 SRT_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]srt://10.9.9.9:9000"
 SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-strftime", "1",
@@ -107,7 +107,8 @@ CASES = [
     ),
     pytest.param(
         {"rtsp.enabled": False, "record.enabled": False, "video.input_format": "h264"}, V4L2, "libx264",
-        [*HEAD, *V4L2_IN[:5], "h264", *V4L2_IN[6:], "-filter_complex", f"[0:v]null,{SNAP_FILTER}[frames0]",
+        [*HEAD, "-skip_frame", "nokey", *V4L2_IN[:5], "h264", *V4L2_IN[6:],
+         "-filter_complex", f"[0:v]null,{SNAP_FILTER}[frames0]",
          *SNAPSHOT_OUT],
         id="v4l2-h264-passthrough-snapshots",
     ),

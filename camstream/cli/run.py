@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 import threading
 from pathlib import Path
@@ -16,10 +15,11 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import make_plan, prepare_dirs
+from camstream.app import check_writable, make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
 from camstream.config import Config, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
+from camstream.instance import Instance, claim
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
@@ -30,6 +30,11 @@ FLAG_KEYS: dict[str, str] = {
     "bitrate": "video.bitrate",
     "input_format": "video.input_format",
     "encoder": "video.encoder",
+    "preset": "video.preset",
+    "profile": "video.profile",
+    "gop": "video.gop",
+    "rpicam_mode": "rpicam.mode",
+    "rotation": "rpicam.rotation",
     "server": "rtmp.server",
     "stream_key": "rtmp.stream_key",
     "rtmp_port": "rtmp.port",
@@ -59,6 +64,8 @@ SWITCH_KEYS: dict[str, str] = {
     "record": "record.enabled",
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
+    "hflip": "rpicam.hflip",
+    "vflip": "rpicam.vflip",
 }
 
 
@@ -129,6 +136,9 @@ def _status_table(s: Status) -> Table:
 
 def print_dry_run(plan: Any) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
+    if getattr(plan, "source_argv", None):
+        typer.echo("# camera command (its stdout is FFmpeg's stdin)")
+        typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")
     typer.echo(proc.quote(plan.argv))
     for path, text in plan.files.items():
@@ -144,12 +154,19 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="YAML config (default ./camstream.yaml, "
                                            "/etc/camstream/camstream.yaml)."),
         device: str | None = typer.Option(None, help="V4L2 camera, e.g. /dev/video0 (same as --source)."),
-        source: str | None = typer.Option(None, help="V4L2 device, testsrc, a file path or an FFmpeg URL."),
+        source: str | None = typer.Option(None, help="V4L2 device, rpicam[:N], testsrc, a file path or an FFmpeg URL."),
         resolution: str | None = typer.Option(None, help="WIDTHxHEIGHT, e.g. 1280x720."),
         fps: str | None = typer.Option(None, help="Frames per second."),
         bitrate: str | None = typer.Option(None, help="Bits per second (2000000, 2M, 2000k)."),
         input_format: str | None = typer.Option(None, help="Camera format: auto, mjpeg, yuyv422, h264."),
         encoder: str | None = typer.Option(None, help="auto, libx264, h264_v4l2m2m, h264_vaapi, h264_nvenc."),
+        preset: str | None = typer.Option(None, help="libx264 preset: auto, ultrafast ... veryslow."),
+        profile: str | None = typer.Option(None, help="H.264 profile: auto, baseline, main, high."),
+        gop: str | None = typer.Option(None, help="Seconds between keyframes (default 1)."),
+        rpicam_mode: str | None = typer.Option(None, help="Pi camera: auto, yuv (camstream encodes) or h264."),
+        rotation: str | None = typer.Option(None, help="Pi camera rotation: 0 or 180."),
+        hflip: bool | None = typer.Option(None, "--hflip/--no-hflip", help="Pi camera: mirror left-right."),
+        vflip: bool | None = typer.Option(None, "--vflip/--no-vflip", help="Pi camera: flip upside down."),
         server: str | None = typer.Option(None, help="RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on)."),
         stream_key: str | None = typer.Option(None, help="RTMP stream key (default cam)."),
         rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help="Live RTSP."),
@@ -191,11 +208,20 @@ def register(app: typer.Typer) -> None:
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
-        plan = make_plan(cfg, dry_run=dry_run)
-        if dry_run:
-            print_dry_run(plan)
-            return
-        _run(cfg, plan, duration, Console())
+        instance = None
+        if not dry_run:
+            # Before any port check: a killed earlier instance's children may still hold the ports.
+            check_writable(cfg.state_dir, "paths.state_dir")
+            instance = claim(cfg.state_dir)
+        try:
+            plan = make_plan(cfg, dry_run=dry_run)
+            if dry_run:
+                print_dry_run(plan)
+                return
+            _run(cfg, plan, duration, Console(), instance)
+        finally:
+            if instance is not None:
+                instance.release()
 
     @app.command()
     def status(
@@ -216,21 +242,22 @@ def register(app: typer.Typer) -> None:
         Console().print(_status_table(Status(**data)))
 
 
-def _run(cfg: Config, plan: Any, duration: float | None, out: Console) -> None:
+def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance: Instance | None = None) -> None:
     import logging
 
     log = logging.getLogger("camstream")
     prepare_dirs(cfg)
-    for path, text in plan.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    if instance is not None:
+        instance.hold()
+    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
+    # holds the read password and is created with mode 0600 there), so nothing is written here.
     from camstream.recordings import recover_partials
 
     if cfg.record.enabled:
         for saved in recover_partials(cfg.video_dir):
             log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
     log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", shlex.join(plan.argv))
+    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
     for url in plan.urls:
         log.info("viewers: %s", url)
     stop = threading.Event()

@@ -337,7 +337,10 @@ class NginxRtmpServer:
         self._check_ports_free()
         self.write_config()
         self.check_config(nginx)
-        self.child = proc.Child("nginx-rtmp", self.argv(nginx), stop_signal=signal.SIGTERM)
+        # If camstream dies, SIGTERM (not SIGKILL) reaches the master: nginx workers do not notice a killed
+        # master and would keep the port, while a terminated master stops them first (nginx docs, "Controlling nginx").
+        self.child = proc.Child("nginx-rtmp", self.argv(nginx), stop_signal=signal.SIGTERM,
+                                death_signal=signal.SIGTERM)
         self.child.start()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
