@@ -59,8 +59,12 @@ class Knobs:
 def web_view_enabled(cfg: Config) -> bool:
     """Whether the browser view (WebRTC) is on: the one place profile=auto learns it.
 
-    Reads cfg.web.enabled once the web view's settings exist (issue 13); until then there is no web view.
+    Reads the web view's settings once they exist (issue 13): `cfg.web_view` (web.enabled and a live output on)
+    where the config has it, else `cfg.web.enabled`; until then there is no web view.
     """
+    view = getattr(cfg, "web_view", None)
+    if isinstance(view, bool):
+        return view
     web = getattr(cfg, "web", None)
     return bool(getattr(web, "enabled", False))
 

@@ -56,6 +56,10 @@ FLAG_KEYS: dict[str, str] = {
     "min_free": "record.min_free",
     "snapshot_interval": "snapshots.interval",
     "stall_seconds": "watchdog.stall_seconds",
+    "audio": "audio.input",
+    "audio_rate": "audio.rate",
+    "audio_channels": "audio.channels",
+    "audio_bitrate": "audio.bitrate",
 }
 SWITCH_KEYS: dict[str, str] = {
     "rtsp": "rtsp.enabled",
@@ -129,6 +133,11 @@ RUN_OPTIONS: dict[str, Any] = {
     "hflip": _switch("hflip", SOURCE, "Pi camera: mirror left-right.", "rpicam.hflip"),
     "vflip": _switch("vflip", SOURCE, "Pi camera: flip upside down.", "rpicam.vflip"),
     "clock": _switch("clock", ENCODING, "Stamp frames with the wall clock (for latency probes).", "video.clock"),
+    "audio": _opt("SPEC", ENCODING, "Sound: none, source (the file's own track; a tone for testsrc), "
+                  "pulse:NAME, or an ALSA device (default, hw:1,0); see `camstream devices`.", "audio.input"),
+    "audio_rate": _opt("HZ", ENCODING, "Audio sample rate.", "audio.rate"),
+    "audio_channels": _opt("auto|1-8", ENCODING, "Audio channels; auto = 1 for a microphone.", "audio.channels"),
+    "audio_bitrate": _opt("BITRATE", ENCODING, "AAC bitrate, e.g. 96k.", "audio.bitrate"),
     "rtsp": _switch("rtsp", LIVE, "Live RTSP: rtsp://<host>:8554/live.", "rtsp.enabled"),
     "rtsp_server": _opt("SERVER", LIVE, "RTSP server: auto, builtin, mediamtx or external; auto = mediamtx "
                         "when found, else builtin.", "rtsp.server"),
@@ -243,6 +252,13 @@ def _status_table(s: Status) -> Table:
         ("viewers", "-" if s.viewers is None else str(s.viewers)), ("disk free", free),
         ("last chunk", os.path.basename(s.last_chunk or "-")), ("last snapshot", os.path.basename(s.last_snapshot or "-")),
     ]
+    if s.audio:
+        a = s.audio
+        level = "-" if a.get("level_dbfs") is None else f"{a['level_dbfs']:.1f} dBFS"
+        text = f"{a.get('input')} {a.get('codec')} {a.get('state')}, {level}"
+        if a.get("last_error"):
+            text += f" (last error: {a['last_error']})"
+        rows.append(("audio", text))
     for url in s.urls:
         rows.append(("url", url))
     for key, value in rows:
