@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"hotspot {ssid!r} would be up ({chosen}); viewers would join it and open:")
         else:
             state = hotspot.read_state(host, state_dir) or {}
-            cidr = state.get("address", "0.0.0.0/32")
+            cidr = str(state.get("address", "0.0.0.0/32"))
             typer.echo(f"hotspot {ssid!r} is up ({state.get('backend')}); viewers join it and open:")
         cfg, note = viewers.installed_config(host)
         if note:
