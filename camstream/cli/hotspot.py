@@ -69,9 +69,9 @@ def register(app: typer.Typer) -> None:
             state = hotspot.read_state(host, state_dir) or {}
             cidr = str(state.get("address", "0.0.0.0/32"))
             typer.echo(f"hotspot {ssid!r} is up ({state.get('backend')}); viewers join it and open:")
-        cfg, note = viewers.installed_config(host)
-        if note:
-            typer.echo(note, err=True)
+        cfg, config_note = viewers.installed_config(host)
+        if config_note:
+            typer.echo(config_note, err=True)
         for url in viewers.viewer_urls(cfg, [str(ipaddress.ip_interface(cidr).ip)]):
             typer.echo(f"  {url}")
 
