@@ -180,3 +180,18 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
     finally:
         feeder.stop()
         os.close(fd)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["pulse:nosuch", "hw:9,0"])
+def test_missing_device_at_start_is_one_line_exit_2(pulse: Pulse, tmp_path: Path, spec: str) -> None:
+    from support import run_cli
+
+    result = run_cli("run", "--source", "testsrc", "--audio", spec, "--no-rtsp", "--no-snapshots",
+                     "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(tmp_path / "st"), "--duration", "5",
+                     env=pulse.env())
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: audio {spec}: cannot capture from it"), lines
+    assert "`camstream devices`" in lines[0]
+    assert not (tmp_path / "ssd" / "video").exists() or not any((tmp_path / "ssd" / "video").iterdir())

@@ -148,3 +148,60 @@ def test_av_sync_at_rtmp_and_rtsp_viewers_and_in_a_chunk(camstream_run, tmp_path
         print(where, rep.line())
         assert rep.events >= 1, where
         assert abs(rep.median_ms) <= 100, (where, rep)
+
+
+def test_microphone_unplugged_and_back_video_never_stops(camstream_run, pulse: Pulse, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Stop the PulseAudio daemon mid-run and start it again: the viewer's video never pauses, the audio
+    track stays (silence while the device is gone, one log line) and sound is back within 5 s."""
+    pulse.play_tone()
+    rtmp = free_port()
+    state = tmp_path / "st"
+    cs = camstream_run(*SMALL, "--source", "testsrc", "--audio", f"pulse:{MONITOR}", "--no-rtsp", "--rtmp",
+                       "--rtmp-port", str(rtmp), "--rtmp-stat-port", str(free_port()), "--no-snapshots",
+                       "--no-record", "--state-dir", str(state), "--ssd-path", str(tmp_path / "ssd"), env=pulse.env())
+    url = f"rtmp://127.0.0.1:{rtmp}/live/cam"
+    cs.wait_for(lambda: "aac" in streams(url), 30, "AAC over RTMP")
+    seen = tmp_path / "viewer.mkv"
+    viewer = subprocess.Popen(["ffmpeg", "-v", "error", "-i", url, "-c", "copy", "-t", "22", "-f", "matroska", str(seen)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def audio_state() -> str:
+            status = read_status(state)
+            return status["audio"]["state"] if status and status.get("audio") else ""
+
+        cs.wait_for(lambda: audio_state() == "live", 10, "audio live")
+        time.sleep(4)
+        pulse.stop()  # the microphone vanishes
+        cs.wait_for(lambda: audio_state() == "silence", 10, "audio state silence")
+        time.sleep(5)
+        pulse.start()
+        pulse.play_tone()
+        back_from = time.monotonic()
+        cs.wait_for(lambda: audio_state() == "live", 10, "audio back")
+        back_after = time.monotonic() - back_from
+        assert viewer.wait(40) == 0, viewer.stderr.read() if viewer.stderr else ""
+        assert cs.proc.poll() is None  # camstream and its FFmpeg never stopped
+        log = cs.log()
+        assert cs.stop() == 0
+    finally:
+        if viewer.poll() is None:
+            viewer.kill()
+        viewer.wait()
+    assert back_after <= 5.0, back_after
+    assert log.count(f"audio device pulse:{MONITOR} lost") == 1, log
+    assert "restarting" not in log  # the video FFmpeg was never restarted
+    # The viewer's copy: video frames keep coming through the whole outage (no gap over 0.5 s) ...
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time",
+                          "-of", "csv=p=0", str(seen)], capture_output=True, text=True, timeout=30)
+    times = [float(t) for t in out.stdout.split() if t.strip() not in ("", "N/A")]
+    assert times[-1] - times[0] >= 18
+    assert max(b - a for a, b in zip(times, times[1:])) < 0.5
+    # ... and the audio: tone, then silence while the device was gone, then tone again.
+    from camstream import avsync
+
+    levels = avsync.parse_metadata(subprocess.run(avsync.audio_argv(str(seen)), capture_output=True, text=True,
+                                                  timeout=60).stdout)
+    loud = [pts for pts, db in levels if db > -40]
+    quiet = [pts for pts, db in levels if db < -90]
+    assert loud and quiet
+    assert min(quiet) > min(loud) and max(loud) > max(quiet), "tone, silence, tone again"
