@@ -205,3 +205,37 @@ def test_microphone_unplugged_and_back_video_never_stops(camstream_run, pulse: P
     quiet = [pts for pts, db in levels if db < -90]
     assert loud and quiet
     assert min(quiet) > min(loud) and max(loud) > max(quiet), "tone, silence, tone again"
+
+
+def test_recordings_export_keeps_the_sound_copy_only(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Chunks recorded with sound export to one MP4 with the same AAC packets, byte for byte."""
+    from support import run_cli
+
+    ssd = tmp_path / "ssd"
+    cs = camstream_run(*SMALL, "--source", "testsrc", "--audio", "source", "--no-rtsp", "--no-snapshots",
+                       "--ssd-path", str(ssd), "--state-dir", str(tmp_path / "st"))
+    cs.wait_for(lambda: len(list((ssd / "video").glob("*.mp4"))) >= 3, 40, "three chunks")
+    assert cs.stop() == 0
+    from datetime import datetime, timedelta
+
+    names = sorted(p.stem for p in (ssd / "video").glob("*.mp4"))
+    first, last = (datetime.strptime(n, "%Y%m%dT%H%M%SZ") for n in (names[0], names[-1]))
+    out = tmp_path / "all.mp4"
+    result = run_cli("recordings", "export", "--ssd-path", str(ssd), "--from", f"{first:%Y-%m-%dT%H:%M:%S}Z",
+                     "--to", f"{last + timedelta(seconds=1):%Y-%m-%dT%H:%M:%S}Z", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(streams(str(out))) == ["aac", "h264"]
+
+    def audio_packets(path: Path) -> list[str]:
+        res = subprocess.run(["ffprobe", "-v", "error", "-show_data_hash", "md5", "-select_streams", "a",
+                              "-show_entries", "packet=data_hash", "-of", "csv=p=0", str(path)],
+                             capture_output=True, text=True, timeout=30, check=True)
+        return res.stdout.split()
+
+    exported = audio_packets(out)
+    sources = [h for chunk in sorted((ssd / "video").glob("*.mp4")) for h in audio_packets(chunk)]
+    assert len(exported) > 100
+    first = sources.index(exported[0])
+    assert sources[first:first + len(exported)] == exported  # stream copy: the chunks' own AAC packets
+    seconds, errors = decode_audio(str(out), seconds=60)
+    assert seconds >= 4 and not errors, (seconds, errors)
