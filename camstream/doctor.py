@@ -256,6 +256,39 @@ class DoctorInputs:
     video: VideoConfig | None = None
     knobs: encoders.Knobs | None = None
     audio: AudioConfig | None = None
+    web_view: bool = False
+    web_port: int = 8080
+
+
+PROFILE_WORDS = {"baseline": "constrained baseline", "main": "main", "high": "high"}
+
+
+def check_profile(video: VideoConfig | None, knobs: encoders.Knobs | None, web_view: bool) -> CheckResult:
+    """Which H.264 profile the encode uses, and whether every browser's WebRTC decodes it when the page is on."""
+    if knobs is None:
+        return CheckResult("H.264 profile", WARN, "unknown (no video settings)")
+    chosen = video.profile if video is not None else "auto"
+    words = PROFILE_WORDS.get(knobs.profile, knobs.profile)
+    why = f"profile={chosen}" + (", web view on" if web_view else ", no web view")
+    if web_view and knobs.profile != "baseline":
+        # Chromium, Safari and Firefox all negotiate constrained baseline (profile-level-id 42e01f) over WebRTC;
+        # main/high are refused by some of them (issue 13).
+        return CheckResult("H.264 profile", WARN, f"{words} ({why}): some browsers' WebRTC refuse it",
+                           "--profile auto or baseline (constrained baseline plays in every browser)")
+    return CheckResult("H.264 profile", PASS, f"{words} ({why})")
+
+
+def check_web(web_view: bool, port: int, service_active: bool,
+              is_free: Callable[[int], bool] = port_free) -> CheckResult:
+    """The web page's server can run here (aiohttp) and its port is free."""
+    if not web_view:
+        return CheckResult("web page", PASS, "off (web.enabled=false or no live output)")
+    try:
+        importlib.import_module("aiohttp")
+    except ImportError:
+        return CheckResult("web page", FAIL, "aiohttp is not installed", "pip install 'camstream[web]'")
+    port_result = check_port("web", port, service_active, is_free)
+    return CheckResult("web page", port_result.status, f"http://<host>:{port}/; {port_result.detail}", port_result.fix)
 
 
 def run_all(inputs: DoctorInputs, host: Host, which: Which = proc.which, run: Runner = hotspot.run_tool,
@@ -284,6 +317,8 @@ def run_all(inputs: DoctorInputs, host: Host, which: Which = proc.which, run: Ru
         check_mediamtx(which),
         check_port("RTSP", inputs.rtsp_port, active == "active"),
         check_port("RTMP", inputs.rtmp_port, active == "active"),
+        check_profile(inputs.video, inputs.knobs, inputs.web_view),
+        check_web(inputs.web_view, inputs.web_port, active == "active"),
         check_disk(inputs.ssd_path),
         check_service(enabled, active),
         check_hotspot(host, inputs.hotspot_state_dir, run),

@@ -115,7 +115,8 @@ def test_run_all_and_failed(tmp_path: Path) -> None:
     names = [r.name for r in results]
     assert names == ["ffmpeg", "encoder libx264", "encoder h264_v4l2m2m", "ffprobe", "camera", "audio", "libcamera camera",
                      "nginx-rtmp",
-                     "gst-rtsp-server", "mediamtx", "port 0 (RTSP)", "port 0 (RTMP)", "disk", "service", "hotspot"]
+                     "gst-rtsp-server", "mediamtx", "port 0 (RTSP)", "port 0 (RTMP)", "H.264 profile", "web page",
+                     "disk", "service", "hotspot"]
     assert doctor.failed(results)  # ffmpeg -version through the failing runner, and no camera
 
 
@@ -135,3 +136,30 @@ def test_cli_table_and_exit_code_1_without_camera(tmp_path: Path) -> None:
     camera_row = next(line for line in result.stdout.splitlines() if line.startswith("│ camera"))
     assert "fail" in camera_row and "no camera found" in camera_row
     assert any(line.startswith("│ encoder libx264") and "pass" in line for line in result.stdout.splitlines())
+    # The default config serves the page (RTSP on, web on): doctor says the profile that gives every browser.
+    profile_row = next(line for line in result.stdout.splitlines() if line.startswith("│ H.264 profile"))
+    assert "pass" in profile_row and "constrained baseline (profile=auto, web view on)" in profile_row
+
+
+@pytest.mark.parametrize(("profile", "web", "status", "detail"), [
+    pytest.param("auto", True, doctor.PASS, "constrained baseline (profile=auto, web view on)", id="auto-web"),
+    pytest.param("auto", False, doctor.PASS, "main (profile=auto, no web view)", id="auto-no-web"),
+    pytest.param("high", True, doctor.WARN, "high (profile=high, web view on): some browsers' WebRTC refuse it",
+                 id="high-web"),
+    pytest.param("high", False, doctor.PASS, "high (profile=high, no web view)", id="high-no-web"),
+])
+def test_profile_in_use(profile: str, web: bool, status: str, detail: str) -> None:
+    from camstream import encoders
+    from camstream.config import VideoConfig
+
+    video = VideoConfig(profile=profile)
+    result = doctor.check_profile(video, encoders.resolve(video, 2, web), web)
+    assert (result.status, result.detail) == (status, detail)
+
+
+def test_web_page_port() -> None:
+    assert doctor.check_web(False, 8080, False).detail.startswith("off")
+    free = doctor.check_web(True, 8080, False, is_free=lambda port: True)
+    assert (free.status, free.detail) == (doctor.PASS, "http://<host>:8080/; free")
+    taken = doctor.check_web(True, 8080, False, is_free=lambda port: False)
+    assert taken.status == doctor.FAIL and "change the web port" in taken.fix

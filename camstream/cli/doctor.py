@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
         inputs = doctor.DoctorInputs(ffmpeg=cfg.ffmpeg.path, ssd_path=cfg.paths.ssd_path, rtsp_port=cfg.rtsp.port,
                                      rtmp_port=cfg.rtmp.port, hotspot_state_dir=state_dir, video=cfg.video, audio=cfg.audio,
                                      knobs=encoders.resolve(cfg.video, os.cpu_count() or 1,
-                                                            encoders.web_view_enabled(cfg)))
+                                                            encoders.web_view_enabled(cfg)),
+                                     web_view=encoders.web_view_enabled(cfg), web_port=cfg.web.port)
         host = Host.from_env()
         results = doctor.run_all(inputs, host, list_devices=lambda: doctor.devices_mod.list_devices(host.path("/dev")))
         render(results, Console(width=160))
