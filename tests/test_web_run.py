@@ -241,3 +241,26 @@ def test_time_api_is_the_hosts_clock(camstream_run, tmp_path: Path) -> None:  # 
     before = time.time() * 1000
     ms = Http(port).json("/api/time")["ms"]
     assert before - 50 <= ms <= time.time() * 1000 + 50
+
+
+def test_web_server_crash_is_restarted_without_touching_ffmpeg(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import signal
+
+    cs, port = start(camstream_run, tmp_path, "--no-record", "--no-snapshots")
+    ffmpeg_pid = cs.child("ffmpeg").pid
+    web_process = cs.child("camstream.web")
+    web_process.send_signal(signal.SIGKILL)
+    web = Http(port)
+
+    def back() -> bool:
+        try:
+            return web.get("/api/status")[0] == 200
+        except OSError:
+            return False
+
+    cs.wait_for(lambda: cs.child("camstream.web").pid != web_process.pid and back(), 30, "the web server back")
+    status = web.json("/api/status")
+    assert status["restart_reasons"] == {"server_exited": 1} and status["last_restart_reason"] == "web server exited"
+    assert cs.child("ffmpeg").pid == ffmpeg_pid  # capture never stopped for the page
+    values = metric_values(web.get("/metrics")[2].decode())
+    assert values[("camstream_restart_reasons_total", (("reason", "server_exited"),))] == 1
