@@ -252,3 +252,26 @@ def test_ice_settings_reach_the_hub_and_the_browser() -> None:
                                          "credential": "p:w"}]
     assert hub_ice({"udp_port": None, "stun": None, "turn": None}) == {}
     assert browser_ice_servers({}) == []
+
+
+def test_web_address_limits_the_printed_url(tmp_path: Path) -> None:
+    cfg = cfg_for(tmp_path, **{"rtsp.enabled": True, "rtsp.server": "builtin", "web.address": "127.0.0.1",
+                               "web.port": 18081})
+    plan = make_plan(cfg, CAPS, dry_run=True)
+    assert [u for u in plan.urls if u.startswith("http://")] == ["http://127.0.0.1:18081/"]
+
+
+def test_status_table_shows_viewers_by_protocol_and_profile() -> None:
+    import io
+
+    from rich.console import Console
+
+    from camstream.cli.run import _status_table
+    from camstream.supervise import Status
+
+    status = Status(pid=1, state="running", source="testsrc", encoder="libx264", started_at=0.0, viewers=3,
+                    viewers_by_protocol={"webrtc": 2, "rtsp": 1}, profile="constrained baseline")
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(_status_table(status))
+    assert "3 (rtsp 1, webrtc 2)" in out.getvalue()
+    assert "libx264 (constrained baseline)" in out.getvalue()

@@ -261,6 +261,11 @@ def flags_to_settings(values: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     return out
 
 
+def _by_protocol(counts: dict[str, int]) -> str:
+    """' (rtsp 1, webrtc 2)' when viewers are counted per protocol, else ''."""
+    return f" ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})" if counts else ""
+
+
 def _status_table(s: Status) -> Table:
     table = Table(title="camstream", show_header=False, expand=False)
     table.add_column(style="bold")
@@ -271,7 +276,8 @@ def _status_table(s: Status) -> Table:
         ("fps", f"{s.fps:.1f}"), ("bitrate", s.bitrate or "-"), ("dropped frames", str(s.dropped_frames)),
         ("uptime", f"{s.uptime:.0f} s"),
         ("restarts", f"{s.restarts}" + (f" (last: {s.last_restart_reason})" if s.last_restart_reason else "")),
-        ("viewers", "-" if s.viewers is None else str(s.viewers)), ("disk free", free),
+        ("viewers", "-" if s.viewers is None else str(s.viewers) + _by_protocol(s.viewers_by_protocol)),
+        ("disk free", free),
         ("last chunk", os.path.basename(s.last_chunk or "-")), ("last snapshot", os.path.basename(s.last_snapshot or "-")),
     ]
     if s.audio:
