@@ -33,7 +33,8 @@ def test_debug_log_of_a_real_run_carries_no_credentials(tmp_path: Path) -> None:
         "--no-snapshots", "--rtsp", "--rtsp-port", str(free_port()),
         "--server", f"rtmp://camuser:topsecret@127.0.0.1:{free_port()}/live",
         "--srt-url", f"srt://127.0.0.1:{free_port()}?mode=caller&passphrase=verysecret123",
-        "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(tmp_path / "state"), "--duration", "4")
+        "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(tmp_path / "state"), "--duration", "4",
+        "--web-port", str(free_port()))
     result = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env, cwd=ROOT,
                             stdin=subprocess.DEVNULL)
     out = result.stdout + result.stderr
@@ -63,7 +64,8 @@ def test_mediamtx_config_is_written_once_with_mode_0600(tmp_path: Path) -> None:
            "CAMSTREAM_RTSP_PASSWORD": "mtx-pw-42"}
     argv = camstream_cmd("run", "--source", "testsrc", "--no-record", "--no-snapshots", "--rtsp",
                          "--rtsp-server", "mediamtx", "--rtsp-port", str(free_port()),
-                         "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(state), "--duration", "3")
+                         "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(state), "--duration", "3",
+                         "--web-port", str(free_port()))
     # umask 0: a file created without an explicit mode would be world-readable.
     result = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env, cwd=ROOT,
                             stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0))
@@ -91,7 +93,8 @@ def test_mediamtx_config_is_never_world_readable_even_when_the_server_cannot_sta
            "CAMSTREAM_RTSP_PASSWORD": "mtx-pw-42"}
     argv = camstream_cmd("run", "--source", "testsrc", "--no-record", "--no-snapshots", "--rtsp",
                          "--rtsp-server", "mediamtx", "--rtsp-port", str(free_port()),
-                         "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(state), "--duration", "3")
+                         "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(state), "--duration", "3",
+                         "--web-port", str(free_port()))
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
