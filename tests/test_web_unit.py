@@ -275,3 +275,37 @@ def test_status_table_shows_viewers_by_protocol_and_profile() -> None:
     Console(file=out, width=120, color_system=None).print(_status_table(status))
     assert "3 (rtsp 1, webrtc 2)" in out.getvalue()
     assert "libx264 (constrained baseline)" in out.getvalue()
+
+
+async def _gate_responses(state: str) -> list[int]:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from camstream.web.server import MediaGate, Settings, build_app
+
+    class Hub:  # only the routes matter here: the gate answers before any handler runs
+        def routes(self):  # type: ignore[no-untyped-def]
+            from aiohttp import web
+
+            async def ok(request: web.Request) -> web.Response:
+                return web.Response(text="hub")
+
+            return [web.post("/live/whep", ok), web.get("/live/ws", ok)]
+
+    hub = Hub()
+    gate = MediaGate(hub)
+    gate.state = state
+    client = TestClient(TestServer(build_app(Settings(state_dir=Path("/nonexistent")), hub, gate)))
+    await client.start_server()
+    try:
+        return [(await client.post("/live/whep")).status, (await client.get("/live/ws")).status,
+                (await client.get("/api/time")).status]
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("state", "codes"), [("starting", [503, 503, 200]), ("on", [200, 200, 200]),
+                                              ("off", [404, 404, 200])])
+def test_media_routes_wait_for_the_hub(state: str, codes: list[int]) -> None:
+    import asyncio
+
+    assert asyncio.run(_gate_responses(state)) == codes

@@ -41,7 +41,7 @@ class Context:
     ffmpeg: str = "ffmpeg"
     profile: str = ""
     path: str = "live"
-    live: bool = False
+    live: Callable[[], bool] = field(default=lambda: False)
     stats: Callable[[], dict[str, Any]] = field(default=lambda: {})
     ice_servers: list[dict[str, str]] = field(default_factory=list)
     export_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -134,7 +134,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return web.json_response(data)
 
     async def info(request: web.Request) -> web.Response:
-        return web.json_response({"path": ctx.path, "live": ctx.live, "profile": ctx.profile,
+        return web.json_response({"path": ctx.path, "live": ctx.live(), "profile": ctx.profile,
                                   "whep": f"/{ctx.path}/whep", "time_ms": int(time.time() * 1000),
                                   "ice_servers": ctx.ice_servers,
                                   "media": ctx.stats()})

@@ -275,15 +275,46 @@ def ingest_bytes(stats: dict[str, Any]) -> int | None:
     return None
 
 
-def build_app(settings: Settings, hub: Any | None = None) -> web.Application:
+class MediaGate:
+    """The hub's state: its routes answer 503 (retry) while it starts, so the page is served at once."""
+
+    def __init__(self, hub: Any | None) -> None:
+        self.hub = hub
+        self.state = "off" if hub is None else "starting"
+
+    def live(self) -> bool:
+        """Live video is (or is about to be) available."""
+        return self.state != "off"
+
+    def started(self) -> Any | None:
+        """The hub once it runs, else None."""
+        return self.hub if self.state == "on" else None
+
+    def middleware(self, path: str) -> Any:
+        """Media requests wait for the hub: 503 with Retry-After while it starts, 404 when it is off."""
+        prefix = f"/{path}/"
+
+        @web.middleware
+        async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(prefix) and self.state != "on":
+                if self.state == "starting":
+                    return web.Response(status=503, text="live video is starting\n", headers={"Retry-After": "1"})
+                return web.Response(status=404, text="no live video on this run\n")
+            return await handler(request)
+
+        return gate
+
+
+def build_app(settings: Settings, hub: Any | None = None, gate: MediaGate | None = None) -> web.Application:
     """The aiohttp application: auth (when set), the API, /metrics, the page, and the hub's media routes."""
-    middlewares = [no_cache]
+    gate = gate or MediaGate(hub)
+    middlewares = [no_cache, gate.middleware(settings.path)]
     if settings.credentials is not None:
         middlewares.insert(0, auth_middleware(settings.credentials))
     app = web.Application(middlewares=middlewares)
     ctx = api.Context(state_dir=settings.state_dir, video_dir=settings.video_dir, images_dir=settings.images_dir,
                       latest_dir=settings.latest_dir, ffmpeg=settings.ffmpeg, profile=settings.profile,
-                      path=settings.path, live=hub is not None, stats=lambda: hub_stats(hub),
+                      path=settings.path, live=gate.live, stats=lambda: hub_stats(gate.started()),
                       ice_servers=browser_ice_servers(settings.ice))
     app.add_routes(api.routes(ctx))
     if hub is not None:
@@ -317,13 +348,8 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     hub = make_hub(settings)
-    if hub is not None:
-        try:
-            await hub.start()
-        except Exception as exc:
-            log.warning("live video off: the media hub did not start: %s", exc)
-            hub = None
-    runner = web.AppRunner(build_app(settings, hub), access_log=None, handle_signals=False)
+    gate = MediaGate(hub)
+    runner = web.AppRunner(build_app(settings, hub, gate), access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.address, settings.port, reuse_address=True)
@@ -334,19 +360,29 @@ async def serve(settings: Settings) -> int:
                   "choose another with --web-port or web.address", file=sys.stderr)
             return 2
         host = "127.0.0.1" if settings.address in ("0.0.0.0", "::") else settings.address
+        # Ready as soon as the page is served; the hub (GStreamer, a second or two on a loaded board) starts next,
+        # and FFmpeg's isolated tee slave connects to its ingest once it listens (fifo recovery, graph.py).
         print(f"{READY_PREFIX}{host}:{settings.port}/", flush=True)
         started = time.time()
+        if hub is not None:
+            try:
+                await hub.start()
+                gate.state = "on"
+            except Exception as exc:
+                log.warning("live video off: the media hub did not start: %s", exc)
+                gate.state = "off"
         while not stop.is_set():
             if settings.status_file is not None:
-                write_status(settings.status_file, hub, started)
+                write_status(settings.status_file, gate.started(), started)
             try:
                 await asyncio.wait_for(stop.wait(), STATUS_PERIOD_S)
             except TimeoutError:
                 pass
     finally:
-        if hub is not None:
+        running_hub = gate.started()
+        if running_hub is not None:
             try:
-                await hub.stop()
+                await running_hub.stop()
             except Exception as exc:
                 log.warning("media hub stop failed: %s", exc)
         await runner.cleanup()
