@@ -18,7 +18,7 @@ from rich.table import Table
 from camstream import proc
 from camstream.app import make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
-from camstream.config import Config, load_config, resolution
+from camstream.config import Config, help_for, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
 
@@ -56,6 +56,11 @@ SWITCH_KEYS: dict[str, str] = {
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
 }
+
+
+def _help(name: str, extra: str = "") -> str:
+    """A run flag's help: the help of the setting it sets (see camstream.config), never a second wording."""
+    return help_for(FLAG_KEYS.get(name) or SWITCH_KEYS[name], extra)
 
 
 def flag_name(name: str) -> str:
@@ -133,35 +138,35 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="YAML config (default ./camstream.yaml, "
                                            "/etc/camstream/camstream.yaml)."),
         device: str | None = typer.Option(None, help="V4L2 camera, e.g. /dev/video0 (same as --source)."),
-        source: str | None = typer.Option(None, help="V4L2 device, testsrc, a file path or an FFmpeg URL."),
+        source: str | None = typer.Option(None, help=_help("source")),
         resolution: str | None = typer.Option(None, help="WIDTHxHEIGHT, e.g. 1280x720."),
-        fps: str | None = typer.Option(None, help="Frames per second."),
-        bitrate: str | None = typer.Option(None, help="Bits per second (2000000, 2M, 2000k)."),
-        input_format: str | None = typer.Option(None, help="Camera format: auto, mjpeg, yuyv422, h264."),
-        encoder: str | None = typer.Option(None, help="auto, libx264, h264_v4l2m2m, h264_vaapi, h264_nvenc."),
-        server: str | None = typer.Option(None, help="RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on)."),
-        stream_key: str | None = typer.Option(None, help="RTMP stream key (default cam)."),
-        rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help="Live RTSP."),
-        rtmp: bool | None = typer.Option(None, "--rtmp/--no-rtmp", help="Live RTMP."),
-        record: bool | None = typer.Option(None, "--record/--no-record", help="MP4 chunks on disk."),
-        snapshots: bool | None = typer.Option(None, "--snapshots/--no-snapshots", help="JPEG snapshots on disk."),
-        clock: bool | None = typer.Option(None, "--clock/--no-clock", help="Stamp frames with the wall clock."),
-        rtsp_server: str | None = typer.Option(None, help="auto, builtin, mediamtx or external."),
-        rtsp_port: str | None = typer.Option(None, help="RTSP port (default 8554)."),
-        rtsp_path: str | None = typer.Option(None, help="RTSP path (default live)."),
-        rtsp_url: str | None = typer.Option(None, help="Publish to this external RTSP URL."),
-        rtmp_port: str | None = typer.Option(None, help="Managed nginx-rtmp port (default 1935)."),
-        rtmp_stat_port: str | None = typer.Option(None, help="Managed nginx-rtmp /stat port on localhost (default 8089)."),
-        srt_url: str | None = typer.Option(None, help="Publish MPEG-TS over SRT to this URL."),
-        ssd_path: str | None = typer.Option(None, help="Recording root (SSD_PATH)."),
-        latest_dir: str | None = typer.Option(None, help="Where latest_* links go (default <ssd>/drone_temp)."),
-        state_dir: str | None = typer.Option(None, help="Runtime state directory."),
-        segment_seconds: str | None = typer.Option(None, help="Chunk length in seconds (default 5.5)."),
-        snapshot_interval: str | None = typer.Option(None, help="Seconds between snapshots (default 1)."),
-        max_age: str | None = typer.Option(None, help="Delete recordings older than this (7d)."),
-        max_size: str | None = typer.Option(None, help="Keep recordings under this size (20GB)."),
-        min_free: str | None = typer.Option(None, help="Always leave this free on disk (1GB or 5%)."),
-        stall_seconds: str | None = typer.Option(None, help="Restart when no frame arrives for this long."),
+        fps: str | None = typer.Option(None, help=_help("fps")),
+        bitrate: str | None = typer.Option(None, help=_help("bitrate")),
+        input_format: str | None = typer.Option(None, help=_help("input_format")),
+        encoder: str | None = typer.Option(None, help=_help("encoder")),
+        server: str | None = typer.Option(None, help=_help("server", "turns RTMP on")),
+        stream_key: str | None = typer.Option(None, help=_help("stream_key")),
+        rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help=_help("rtsp")),
+        rtmp: bool | None = typer.Option(None, "--rtmp/--no-rtmp", help=_help("rtmp")),
+        record: bool | None = typer.Option(None, "--record/--no-record", help=_help("record")),
+        snapshots: bool | None = typer.Option(None, "--snapshots/--no-snapshots", help=_help("snapshots")),
+        clock: bool | None = typer.Option(None, "--clock/--no-clock", help=_help("clock")),
+        rtsp_server: str | None = typer.Option(None, help=_help("rtsp_server")),
+        rtsp_port: str | None = typer.Option(None, help=_help("rtsp_port")),
+        rtsp_path: str | None = typer.Option(None, help=_help("rtsp_path")),
+        rtsp_url: str | None = typer.Option(None, help=_help("rtsp_url")),
+        rtmp_port: str | None = typer.Option(None, help=_help("rtmp_port")),
+        rtmp_stat_port: str | None = typer.Option(None, help=_help("rtmp_stat_port")),
+        srt_url: str | None = typer.Option(None, help=_help("srt_url", "turns SRT on")),
+        ssd_path: str | None = typer.Option(None, help=_help("ssd_path")),
+        latest_dir: str | None = typer.Option(None, help=_help("latest_dir")),
+        state_dir: str | None = typer.Option(None, help=_help("state_dir")),
+        segment_seconds: str | None = typer.Option(None, help=_help("segment_seconds")),
+        snapshot_interval: str | None = typer.Option(None, help=_help("snapshot_interval")),
+        max_age: str | None = typer.Option(None, help=_help("max_age")),
+        max_size: str | None = typer.Option(None, help=_help("max_size")),
+        min_free: str | None = typer.Option(None, help=_help("min_free")),
+        stall_seconds: str | None = typer.Option(None, help=_help("stall_seconds")),
         duration: float | None = typer.Option(None, help="Stop cleanly after this many seconds."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the FFmpeg command and files; start nothing."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging."),
