@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from camstream import encoders, proc
+from camstream import audio as audio_mod
+from camstream import encoders, proc, rpicam
 from camstream.config import Config
-from camstream.errors import ConfigError
+from camstream.errors import CamstreamError, ConfigError
 from camstream.graph import build_argv
 from camstream.net import host_addresses
-from camstream.outputs.base import Endpoints, enabled_outputs
+from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.retention import Housekeeper
-from camstream.sources import Source, classify, passthrough
-from camstream.servers.base import ManagedServer
+from camstream.sources import Source, SourceKind, classify, passthrough
+from camstream.servers.base import Server
 from camstream.servers.mediamtx import choose_rtsp_server
 from camstream.servers.registry import SERVERS
 from camstream.supervise import Pipeline
@@ -35,11 +39,16 @@ class Plan:
     source: Source
     encoder: str
     argv: list[str]
-    servers: list[ManagedServer] = field(default_factory=list)
+    servers: list[Server] = field(default_factory=list)
     files: dict[Path, str] = field(default_factory=dict)
     urls: list[str] = field(default_factory=list)
     rtsp_server: str | None = None
     argv_live_only: list[str] | None = None
+    # rpicam sources: rpicam-vid's argv; its stdout is piped into FFmpeg's stdin (argv[0] is re-resolved
+    # on every start, rpicam-vid else libcamera-vid).
+    source_argv: list[str] | None = None
+    knobs: encoders.Knobs | None = None
+    audio: audio_mod.Feeder | None = None
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -54,8 +63,25 @@ class Plan:
             encoder=self.encoder, servers=self.servers, housekeeper=housekeeper,
             chunks=chunks, snapshots=snaps, snapshot_interval=cfg.snapshots.interval,
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
-            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path,
+            state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, source_argv=self.source_argv,
+            camera_probe=self._camera_listed if self.source.kind is SourceKind.RPICAM else None,
+            audio_status=self._audio_status(),
         )
+
+    def _camera_listed(self) -> bool:
+        """`rpicam-hello --list-cameras` shows this plan's camera (polled while it is unplugged)."""
+        try:
+            return any(c.index == self.source.camera for c in rpicam.list_cameras())
+        except CamstreamError:
+            return False
+
+    def _audio_status(self) -> Callable[[], audio_mod.AudioStatus] | None:
+        if self.audio is not None:
+            return self.audio.status
+        if not self.cfg.audio.enabled:
+            return None
+        fixed = audio_mod.AudioStatus(self.cfg.audio.input, "aac", "live")
+        return lambda: fixed
 
 
 def check_writable(directory: Path, setting: str) -> None:
@@ -73,13 +99,32 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
     caps = caps or encoders.detect(cfg.ffmpeg.path)
+    source_argv = None
+    web_view = encoders.web_view_enabled(cfg)
+    knobs = encoders.resolve(cfg.video, os.cpu_count() or 1, web_view)
+    if source.kind is SourceKind.RPICAM:
+        hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
+        h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
+        if h264:
+            # rpicam-vid's encoder obeys the same hardware limits as FFmpeg's h264_v4l2m2m on a Pi 4.
+            encoders.check_limits("h264_v4l2m2m", cfg.video)
+        source = dataclasses.replace(source, h264=h264)
+        source_argv = rpicam.vid_argv(source, cfg.video, cfg.rpicam, knobs)
     copy = passthrough(source, cfg.video)
-    encoder = "copy" if copy else encoders.choose_encoder(cfg.video.encoder, caps)
+    if copy:
+        encoder = "copy"
+    else:
+        encoder = encoders.choose_encoder(cfg.video.encoder, caps)
+        if cfg.video.encoder == "auto" and not encoders.fits(encoder, cfg.video):
+            log.info("%s cannot take %dx%d@%d at %d bit/s; using libx264", encoder, cfg.video.width,
+                     cfg.video.height, cfg.video.fps, cfg.video.bitrate)
+            encoder = "libx264"
+        encoders.check_limits(encoder, cfg.video)
     if cfg.record.enabled or cfg.snapshots.enabled:
         check_writable(cfg.paths.ssd_path, "SSD_PATH")
     check_writable(cfg.state_dir, "paths.state_dir")
 
-    servers: list[ManagedServer] = []
+    servers: list[Server] = []
     files: dict[Path, str] = {}
     hosts = host_addresses() or ["127.0.0.1"]
     publish: dict[str, str] = {}  # role -> where FFmpeg sends that role's stream
@@ -117,15 +162,49 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
 
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
     graph_encoder = "libx264" if copy else encoder
-    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp)
+    fifo = str(cfg.state_dir / audio_mod.FIFO_NAME)
+    feeder = plan_audio(cfg, source, sinks, servers, dry_run)
+    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
     argv_live_only = None
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
-        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp)
+        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
     # Viewer URLs grouped by role, in the table's order (then SRT): the order they were always printed in.
     order = dict.fromkeys([*(c.role for c in SERVERS), "rtsp", "rtmp", "srt", *urls])
     viewer_urls = [u for role in order for u in urls.get(role, [])]
-    return Plan(cfg, source, encoder, argv, servers, files, viewer_urls, rtsp_kind, argv_live_only)
+    return Plan(cfg, source, encoder, argv, servers, files, viewer_urls, rtsp_kind, argv_live_only, source_argv,
+                knobs, feeder)
+
+
+def plan_audio(
+    cfg: Config, source: Source, sinks: list[Any], servers: list[Server], dry_run: bool
+) -> audio_mod.Feeder | None:
+    """Check the configured sound input now (exit 2 if unusable) and, for a device, add its feeder."""
+    akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC)
+    if akind is audio_mod.AudioKind.NONE or not any(isinstance(s, EncodedSink) for s in sinks):
+        return None
+    if akind is audio_mod.AudioKind.TRACK:
+        if source.kind in (SourceKind.V4L2, SourceKind.PIPE, SourceKind.RPICAM):
+            raise ConfigError(f"--audio source: {source.spec} is a camera/pipe without sound: give a microphone "
+                              "(--audio pulse:NAME or an ALSA device, see `camstream devices`) or --audio none")
+        if source.kind is SourceKind.FILE and not has_audio_track(cfg.ffmpeg.path, source.spec):
+            raise ConfigError(f"--audio source: {source.spec} has no audio track: use --audio none or a microphone")
+        return None
+    if akind in (audio_mod.AudioKind.PULSE, audio_mod.AudioKind.ALSA):
+        if not dry_run:
+            audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
+        feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
+        servers.append(feeder)  # the Server protocol: started once, outlives FFmpeg restarts
+        return feeder
+    return None
+
+
+def has_audio_track(ffmpeg: str, path: str) -> bool:
+    """Whether a media file has at least one audio stream (ffprobe next to ffmpeg)."""
+    ffprobe = os.path.join(os.path.dirname(ffmpeg), "ffprobe") if os.sep in ffmpeg else "ffprobe"
+    out = proc.run([ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+                    "-of", "csv=p=0", path], timeout=20)
+    return out.returncode == 0 and bool(out.stdout.strip())
 
 
 def prepare_dirs(cfg: Config) -> None:

@@ -27,6 +27,10 @@ class PortInUseError(UsageError):
     """A port camstream must listen on is already taken by another program."""
 
 
+class AlreadyRunningError(UsageError):
+    """Another camstream already runs with the same state directory."""
+
+
 class MissingToolError(UsageError):
     """An external program camstream needs (ffmpeg, nginx, ...) is not installed."""
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from camstream import audio as audio_mod
 from camstream.config import Config
-from camstream.encoders import PRESETS
+from camstream.encoders import PRESETS, Knobs, resolve, web_view_enabled
 from camstream.outputs.base import EncodedSink, FrameSink, Sink
 from camstream.sources import Source, SourceKind, clock_overlay, input_args, passthrough
 
@@ -18,6 +19,8 @@ FIFO_OPTIONS = (
     ":recovery_wait_time=1:restart_with_keyframe=1"
 )
 INBAND_HEADERS_BSF = "dump_extra=freq=keyframe"
+# Cores assumed when build_argv is not told the machine's (the 2-core reference box of bench/results.md).
+REFERENCE_CORES = 2
 
 
 def _escape_option_value(value: str) -> str:
@@ -81,12 +84,21 @@ def build_argv(
     encoder: str,
     sinks: Sequence[Sink],
     stamp: str | None = None,
+    knobs: Knobs | None = None,
+    audio_fifo: str = "",
 ) -> list[str]:
-    """The whole FFmpeg command: capture once, encode H.264 once, tee it to every encoded sink."""
+    """The whole FFmpeg command: capture once, encode H.264 (and AAC) once, tee it to every encoded sink.
+
+    `knobs` are the resolved preset/profile/GOP (encoders.resolve); without them, `auto` resolves for
+    REFERENCE_CORES cores. `audio_fifo` is the named pipe a microphone's feeder writes (camstream/audio.py).
+    """
     encoded = [s for s in sinks if isinstance(s, EncodedSink)]
+    # Sound only goes where encoded sinks are; snapshots never take it.
+    akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC) if encoded else audio_mod.AudioKind.NONE
     frames = [s for s in sinks if isinstance(s, FrameSink)]
     copy = passthrough(source, cfg.video)
     preset = PRESETS[encoder]
+    knobs = knobs or resolve(cfg.video, REFERENCE_CORES, web_view_enabled(cfg))
     argv = [
         cfg.ffmpeg.path, "-hide_banner", "-nostdin", "-loglevel", cfg.ffmpeg.loglevel, "-nostats",
         # key=value progress blocks on stdout twice a second: frames, fps, bitrate, speed, drops.
@@ -94,7 +106,12 @@ def build_argv(
     ]
     if encoded and not copy:
         argv.extend(preset.global_args)
+    if copy and frames:
+        # The H.264 is copied; only the frame sinks (snapshots) decode, and keyframes are all they need
+        # (FFmpeg codecs manual, decoder option skip_frame "nokey": discard all frames excluding keyframes).
+        argv += ["-skip_frame", "nokey"]
     argv.extend(input_args(source, cfg.video))
+    argv.extend(audio_mod.input_args(cfg.audio, akind, audio_fifo))
 
     pre = prefilters(cfg, source, stamp)
     live_filter = None if (not encoded or copy) else preset.pix_fmt_filter
@@ -105,7 +122,7 @@ def build_argv(
         if copy:
             argv += ["-map", "0:v", "-c:v", "copy"]
         else:
-            argv += ["-map", "[live]", *preset.args(cfg.video)]
+            argv += ["-map", "[live]", *preset.args(cfg.video, knobs)]
             if cfg.record.enabled:
                 # Extra keyframes exactly on chunk boundaries, so chunks are segment_seconds long, not rounded
                 # up to the next GOP (FFmpeg manual, -force_key_frames expr:).
@@ -113,7 +130,8 @@ def build_argv(
             # MP4 and FLV need SPS/PPS as extradata; tee cannot detect that, so ask for it explicitly
             # (FFmpeg formats manual, "tee": "the main example is the global_header flag").
             argv += ["-flags", "+global_header"]
-        argv += ["-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
+        argv += audio_mod.output_args(cfg.audio, akind) or ["-an"]
+        argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
 
     for i, sink in enumerate(frames):
         argv += ["-map", f"[frames{i}]", *sink.args, sink.target]

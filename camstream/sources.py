@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from dataclasses import dataclass
 from enum import Enum
@@ -23,6 +24,12 @@ class SourceKind(str, Enum):
     FILE = "file"
     PIPE = "pipe"
     URL = "url"
+    RPICAM = "rpicam"
+
+
+# rpicam-apps' video tool; Raspberry Pi OS before Bookworm ships it as libcamera-vid (same options).
+RPICAM_TOOLS = ("rpicam-vid", "libcamera-vid")
+_RPICAM = re.compile(r"^(?:rpicam|libcamera)(?::(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,14 @@ class Source:
 
     kind: SourceKind
     spec: str
+    # rpicam only: rpicam-vid sends its own H.264 (the one encode) instead of raw YUV420 (see app.rpicam_mode).
+    h264: bool = False
+
+    @property
+    def camera(self) -> int:
+        """The libcamera camera index of an rpicam source (rpicam:N; 0 when not given)."""
+        match = _RPICAM.match(self.spec)
+        return int(match.group(1)) if match and match.group(1) else 0
 
     @property
     def is_live(self) -> bool:
@@ -48,6 +63,8 @@ def classify(spec: str, *, check_exists: bool = True) -> Source:
     value = spec.strip()
     if value.lower() in ("testsrc", "test", "testpattern"):
         return Source(SourceKind.TESTSRC, "testsrc")
+    if match := _RPICAM.match(value.lower()):
+        return Source(SourceKind.RPICAM, f"rpicam:{int(match.group(1) or 0)}")
     if _URL.match(value):
         return Source(SourceKind.URL, value)
     path = Path(value)
@@ -76,8 +93,19 @@ def classify(spec: str, *, check_exists: bool = True) -> Source:
     raise SourceError(f"source {value}: not a camera device, file or pipe: give a V4L2 device, a file or a URL")
 
 
+def find_rpicam() -> str | None:
+    """Absolute path of rpicam-vid, else libcamera-vid, else None."""
+    for tool in RPICAM_TOOLS:
+        found = shutil.which(tool)
+        if found:
+            return found
+    return None
+
+
 def exists(source: Source) -> bool:
-    """Whether the source's device/file/pipe is present now (URLs and testsrc always are)."""
+    """Whether the source is present now: its device/file/pipe, or rpicam-vid on PATH (URLs, testsrc always are)."""
+    if source.kind is SourceKind.RPICAM:
+        return find_rpicam() is not None
     return source.path is None or source.path.exists()
 
 
@@ -98,6 +126,13 @@ def input_args(source: Source, video: VideoConfig) -> list[str]:
     if source.kind is SourceKind.PIPE:
         # A FIFO writer (e.g. a Y4M generator) paces itself; a small probe starts decoding sooner.
         return ["-probesize", "32768", "-i", source.spec]
+    if source.kind is SourceKind.RPICAM:
+        if source.h264:
+            # rpicam-vid's Annex-B H.264 with SPS/PPS inline (--inline); the rate is not in the stream, so say it.
+            return ["-f", "h264", "-framerate", str(video.fps), "-probesize", "32768", "-i", "pipe:0"]
+        # rpicam-vid --codec yuv420 writes bare I420 frames: size and rate must be given (FFmpeg rawvideo demuxer).
+        return ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", size, "-framerate", str(video.fps),
+                "-i", "pipe:0"]
     if source.spec.startswith(("rtsp://", "rtsps://")):
         return ["-rtsp_transport", "tcp", "-i", source.spec]
     return ["-i", source.spec]
@@ -105,6 +140,8 @@ def input_args(source: Source, video: VideoConfig) -> list[str]:
 
 def passthrough(source: Source, video: VideoConfig) -> bool:
     """True when the camera already delivers H.264 and camstream should not re-encode it."""
+    if source.kind is SourceKind.RPICAM:
+        return source.h264
     return source.kind is SourceKind.V4L2 and video.input_format == "h264"
 
 

@@ -17,14 +17,16 @@ from typing import Any, Protocol
 
 from camstream import proc
 from camstream.config import WatchdogConfig
-from camstream.errors import CamstreamError
+from camstream.errors import CamstreamError, MissingToolError
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.servers.base import Server
-from camstream.sources import Source, exists
+from camstream.sources import Source, exists, find_rpicam
 
 log = logging.getLogger("camstream")
 
 STATUS_FILE = "status.json"
+# rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
+NO_CAMERA = "no cameras available"
 
 
 class Housekeeper(Protocol):
@@ -118,6 +120,12 @@ class Pipeline:
     urls: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     disk_path: Path | None = None
+    # A camera process whose stdout is FFmpeg's stdin (rpicam-vid); argv[0] is looked up again on every start.
+    source_argv: list[str] | None = None
+    # While the camera process reported no camera: True once the camera is listed again (e.g. replugged).
+    camera_probe: Callable[[], bool] | None = None
+    # Sound: a callable giving the audio state for status/metrics (the feeder's, or a fixed one), or None.
+    audio_status: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -143,6 +151,8 @@ class Status:
     last_chunk: str | None = None
     last_snapshot: str | None = None
     urls: list[str] = field(default_factory=list)
+    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
+    audio: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -204,6 +214,9 @@ class Supervisor:
         self.on_status = on_status
         self.backoff = Backoff(watchdog)
         self.ffmpeg: proc.Child | None = None
+        self.camera: proc.Child | None = None
+        self.camera_missing = False
+        self._last_camera_probe = 0.0
         self.progress = ProgressReader()
         self.status = Status(pid=os.getpid(), state="starting", source=pipeline.source.spec,
                              encoder=pipeline.encoder, started_at=time.time(), urls=list(pipeline.urls))
@@ -220,7 +233,7 @@ class Supervisor:
             while not self.stop_event.is_set():
                 if deadline and time.monotonic() >= deadline:
                     break
-                if not exists(self.p.source):
+                if not self._source_present():
                     if not waiting_logged:
                         log.warning("camera %s disappeared; waiting for it", self.p.source.spec)
                         waiting_logged = True
@@ -249,7 +262,7 @@ class Supervisor:
                         continue
                     self._teardown(graceful=False)
                     self._note_restart(why)
-                    if not exists(self.p.source):
+                    if not self._source_present():
                         continue  # the wait loop above takes over, with its own cheap polling
                     self._wait(self.backoff.next_delay(), deadline)
                 except CamstreamError:
@@ -265,8 +278,9 @@ class Supervisor:
         """First Ctrl-C/SIGTERM: finish the current chunk and stop. A second call forces it."""
         if self.stop_event.is_set():
             self.force_event.set()
-            if self.ffmpeg:
-                self.ffmpeg.signal(signal.SIGKILL)
+            for child in (self.ffmpeg, self.camera):
+                if child:
+                    child.signal(signal.SIGKILL)
         self.stop_event.set()
 
     # -- internals --------------------------------------------------------
@@ -291,8 +305,38 @@ class Supervisor:
             argv = self.p.argv_live_only
         self.ffmpeg = proc.Child("ffmpeg", argv, env=self.p.env, stop_signal=signal.SIGINT,
                                  on_stdout_line=self.progress.feed)
-        self.ffmpeg.start()
+        if self.p.source_argv:
+            self._start_with_camera(self.p.source_argv)
+        else:
+            self.ffmpeg.start()
         log.debug("ffmpeg started (pid %s)", self.ffmpeg.pid)
+
+    def _start_with_camera(self, source_argv: list[str]) -> None:
+        """camera | ffmpeg: the camera tool writes the video to its stdout, FFmpeg reads it on stdin."""
+        assert self.ffmpeg is not None
+        tool = find_rpicam()
+        if tool is None:
+            raise Restart(f"source {self.p.source.spec}: {source_argv[0]} not found")
+        self.camera = proc.Child(os.path.basename(source_argv[0]), [tool, *source_argv[1:]], env=self.p.env)
+        try:
+            proc.start_piped(self.camera, self.ffmpeg)
+        except MissingToolError:
+            self.camera = None
+            raise Restart(f"source {self.p.source.spec}: {source_argv[0]} not found") from None
+        log.debug("%s started (pid %s)", self.camera.name, self.camera.pid)
+
+    def _source_present(self) -> bool:
+        """The source is there: device/file/tool present, and (after the camera tool said so) a camera listed."""
+        if not exists(self.p.source):
+            return False
+        if not self.camera_missing or self.p.camera_probe is None:
+            return True
+        now = time.monotonic()
+        if now - self._last_camera_probe < 2.0:  # listing cameras costs a process start: not every poll
+            return False
+        self._last_camera_probe = now
+        self.camera_missing = not self.p.camera_probe()
+        return not self.camera_missing
 
     def _watch(self, deadline: float | None) -> None:
         assert self.ffmpeg is not None
@@ -302,20 +346,26 @@ class Supervisor:
             now = time.monotonic()
             if deadline and now >= deadline:
                 return
+            if self.camera is not None and (code := self.camera.poll()) is not None:
+                tail = self._tail()
+                if any(NO_CAMERA in line.lower() for line in self.camera.tail()):
+                    self.camera_missing = True
+                    self._last_camera_probe = time.monotonic()
+                raise Restart(f"{self.camera.name} exited with code {code}", tail)
             code = self.ffmpeg.poll()
             if code is not None:
-                raise Restart(f"ffmpeg exited with code {code}", self.ffmpeg.tail())
+                raise Restart(f"ffmpeg exited with code {code}", self._tail())
             for server in self.p.servers:
                 if not server.running():
                     self._restart_server(server)
-            if not exists(self.p.source):
+            if not self._source_present():
                 raise Restart(f"source {self.p.source.spec} disappeared")
             _, last_frame = self.progress.snapshot()
             if last_frame is None:
                 if now - started > max(self.STARTUP_GRACE, self.wd.stall_seconds):
-                    raise Restart(f"no frame within {now - started:.0f} s of starting", self.ffmpeg.tail())
+                    raise Restart(f"no frame within {now - started:.0f} s of starting", self._tail())
             elif now - last_frame > self.wd.stall_seconds:
-                raise Restart(f"stalled: no new frame for {now - last_frame:.1f} s", self.ffmpeg.tail())
+                raise Restart(f"stalled: no new frame for {now - last_frame:.1f} s", self._tail())
             landed = self.p.chunks.poll() if self.p.chunks else []
             for chunk in landed:
                 log.debug("chunk landed: %s (%.2f s)", chunk.path.name, chunk.duration)
@@ -357,7 +407,11 @@ class Supervisor:
                 raise Restart(f"snapshots stalled: none written for {now - since:.0f} s", self._tail())
 
     def _tail(self) -> list[str]:
-        return self.ffmpeg.tail() if self.ffmpeg else []
+        """FFmpeg's last stderr lines, then the camera process's (prefixed with its name)."""
+        tail = self.ffmpeg.tail() if self.ffmpeg else []
+        if self.camera is not None:
+            tail = tail[-8:] + [f"{self.camera.name}: {line}" for line in self.camera.tail()[-5:]]
+        return tail
 
     def _restart_server(self, server: Server) -> None:
         """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
@@ -376,6 +430,11 @@ class Supervisor:
             info = self.ffmpeg.stop(grace=10.0 if graceful else 2.0)
             log.debug("ffmpeg stopped (code %s)", info.returncode)
             self.ffmpeg = None
+        if self.camera is not None:
+            # After FFmpeg, so FFmpeg finalises its files first; the camera then only sees a closed pipe.
+            info = self.camera.stop(grace=2.0)
+            log.debug("%s stopped (code %s)", self.camera.name, info.returncode)
+            self.camera = None
         if self.p.chunks:
             self.p.chunks.poll()
             self.p.chunks.recover()
@@ -403,7 +462,7 @@ class Supervisor:
         self.status.restarts += 1
         self.status.last_restart_reason = why.reason
         log.warning("restarting: %s", why.reason)
-        for line in why.tail[-10:]:
+        for line in why.tail[-13:]:
             log.info("  last output: %s", line)
 
     def _set_state(self, state: str) -> None:
@@ -431,6 +490,8 @@ class Supervisor:
             s.last_chunk = str(self.p.chunks.last.path)
         if self.p.snapshots and self.p.snapshots.last:
             s.last_snapshot = str(self.p.snapshots.last)
+        if self.p.audio_status is not None:
+            s.audio = asdict(self.p.audio_status())
         if self.on_status:
             self.on_status(s)
         self._write_status(s)

@@ -16,6 +16,7 @@ import pytest
 from _standins import StandIns
 from camstream.install import hotspot
 from camstream.install.hotspot import HotspotSpec, Tools
+from camstream.install.plan import Host
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("nmcli", "systemctl", "ip", "hostapd", "dnsmasq")
@@ -60,7 +61,7 @@ class Machine:
 @pytest.fixture
 def machine(tmp_path: Path) -> Machine:
     root = tmp_path / "root"
-    (root / "sys/class/net/wlan0").mkdir(parents=True)
+    (root / "sys/class/net/wlan0/phy80211").mkdir(parents=True)
     standins = StandIns(tmp_path, TOOLS)
     env = {**os.environ, **standins.env(), "CAMSTREAM_HOST_ROOT": str(root),
            "PYTHONPATH": str(ROOT)}
@@ -461,3 +462,37 @@ def test_dry_run_needs_no_root_prints_files_and_commands_in_order(machine: Machi
 
 def test_nmcli_terse_escapes() -> None:
     assert hotspot.split_terse(r"wlan0:wifi:connected:My\:Net\\1") == ["wlan0", "wifi", "connected", "My:Net\\1"]
+
+
+def test_wired_interface_is_refused_exit_2_and_nothing_changes(machine: Machine) -> None:
+    (machine.root / "sys/class/net/eth0").mkdir(parents=True)  # a wired NIC: no wireless/, no phy80211
+    result = machine.camstream(*GOOD, "--interface", "eth0")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --interface eth0: not a Wi-Fi interface (the kernel lists no wireless or phy80211 for it): "
+        "choose the Wi-Fi one (`iw dev` lists them, often wlan0), or add --force if its driver hides it\n")
+    assert machine.standins.calls() == []
+    assert machine.files() == []
+
+
+def test_wireless_extensions_interface_is_accepted(machine: Machine) -> None:
+    # Older drivers show only /sys/class/net/IF/wireless (wireless extensions), not phy80211.
+    (machine.root / "sys/class/net/wlan1/wireless").mkdir(parents=True)
+    assert hotspot.is_wireless(_host(machine), "wlan1")
+    assert not hotspot.is_wireless(_host(machine), "eth0")
+
+
+def _host(machine: Machine) -> Host:
+    return Host(root=machine.root, euid=0)
+
+
+def test_force_accepts_an_interface_that_hides_its_wireless_nature(machine: Machine) -> None:
+    (machine.root / "sys/class/net/eth0").mkdir(parents=True)
+    s = machine.standins
+    s.respond("nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device", "eth0:wifi:unmanaged:\n")
+    s.respond("ip -json -4 address show dev eth0", "[]")
+    _services(machine, hostapd_on=False)
+    result = machine.camstream(*GOOD, "--interface", "eth0", "--force", "--dry-run", euid=1000)
+    assert result.returncode == 0, result.stderr
+    assert "interface=eth0\n" in result.stdout
+    assert machine.files() == []

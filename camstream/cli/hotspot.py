@@ -45,11 +45,12 @@ def register(app: typer.Typer) -> None:
         backend: Backend = typer.Option(Backend.auto, "--backend", help="auto = NetworkManager when it manages the interface."),
         state_dir: str = typer.Option(hotspot.STATE_DIR, "--state-dir", help=STATE_DIR_HELP),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print every file and command; change nothing."),
+        force: bool = typer.Option(False, "--force", help="Accept an interface that does not look wireless."),
     ) -> None:
         """Start a WPA2 hotspot; the previous network state is saved first so teardown can restore it."""
         host = make_host()
         spec = hotspot.HotspotSpec(ssid, password, interface, country, channel, address, backend.value)
-        hotspot.validate(spec, host)
+        hotspot.validate(spec, host, force=force)
         if not dry_run:
             require_root(host, "camstream hotspot setup")
         steps, notes = hotspot.plan_setup(spec, host, state_dir, hotspot.probe(interface))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-import shlex
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -16,10 +18,11 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import make_plan, prepare_dirs
+from camstream.app import check_writable, make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
-from camstream.config import Config, help_for, load_config, resolution
+from camstream.config import SETTINGS, Config, help_for, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
+from camstream.instance import Instance, claim
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
@@ -30,6 +33,11 @@ FLAG_KEYS: dict[str, str] = {
     "bitrate": "video.bitrate",
     "input_format": "video.input_format",
     "encoder": "video.encoder",
+    "preset": "video.preset",
+    "profile": "video.profile",
+    "gop": "video.gop",
+    "rpicam_mode": "rpicam.mode",
+    "rotation": "rpicam.rotation",
     "server": "rtmp.server",
     "stream_key": "rtmp.stream_key",
     "rtmp_port": "rtmp.port",
@@ -48,6 +56,10 @@ FLAG_KEYS: dict[str, str] = {
     "min_free": "record.min_free",
     "snapshot_interval": "snapshots.interval",
     "stall_seconds": "watchdog.stall_seconds",
+    "audio": "audio.input",
+    "audio_rate": "audio.rate",
+    "audio_channels": "audio.channels",
+    "audio_bitrate": "audio.bitrate",
 }
 SWITCH_KEYS: dict[str, str] = {
     "rtsp": "rtsp.enabled",
@@ -55,12 +67,125 @@ SWITCH_KEYS: dict[str, str] = {
     "record": "record.enabled",
     "snapshots": "snapshots.enabled",
     "clock": "video.clock",
+    "hflip": "rpicam.hflip",
+    "vflip": "rpicam.vflip",
 }
 
 
-def _help(name: str, extra: str = "") -> str:
-    """A run flag's help: the help of the setting it sets (see camstream.config), never a second wording."""
-    return help_for(FLAG_KEYS.get(name) or SWITCH_KEYS[name], extra)
+# Help panels (`camstream run --help`); the seed's flags end in "(seed)".
+SOURCE, ENCODING, LIVE, RECORDING, RETENTION, WATCHDOG, LOGGING, RUNNING = (
+    "Source", "Encoding", "Live outputs", "Recording", "Retention", "Watchdog", "Logging", "Run")
+SEED = " (seed)"
+SEED_EPILOG = ("(seed) marks the flags of the original streamer scripts, kept working. Sizes: 500MB, 20GB, 1TB, "
+               "1.5GiB. Durations: 90s, 30m, 12h, 7d, 2w or plain seconds. Settings also come from the YAML file "
+               "and CAMSTREAM_<SECTION>_<NAME> variables; `camstream config show` tells which one won.")
+
+
+def _default(key: str) -> str:
+    value = SETTINGS[key].default
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return " Default: on." if value else " Default: off."
+    if isinstance(value, Path) and value.is_relative_to(Path.home()):
+        value = "~/" + str(value.relative_to(Path.home()))
+    return f" Default: {value}."
+
+
+def _opt(metavar: str, panel: str, help: str = "", key: str | None = None, *, seed: bool = False,
+         extra: str = "") -> Any:
+    """A text option (checked by the config parsers, so every source gives the same error) with a typed metavar.
+
+    An option that sets one setting takes that setting's own help (config.help_for): one wording, one place."""
+    text = help_for(key, extra) + _default(key) if key else help
+    return Annotated[Optional[str], typer.Option(  # noqa: UP007 - typer evaluates this at runtime
+        metavar=metavar, rich_help_panel=panel, show_default=False, help=text + (SEED if seed else ""))]
+
+
+def _switch(name: str, panel: str, key: str) -> Any:
+    """An on/off option; None when not given, so the YAML/env value stands."""
+    return Annotated[Optional[bool], typer.Option(  # noqa: UP007
+        f"--{name}/--no-{name}", metavar="", rich_help_panel=panel, show_default=False,
+        help=help_for(key) + _default(key))]
+
+
+# Every option that maps to a config setting, shared by `run` and `install-service` (which writes them into
+# /etc/camstream/camstream.yaml). Numeric, size and duration options stay text so the config parsers check them
+# and the error names the accepted forms; the metavar says what is expected.
+RUN_OPTIONS: dict[str, Any] = {
+    "device": _opt("DEVICE", SOURCE, "V4L2 camera, e.g. /dev/video0 (same as --source).", seed=True),
+    "source": _opt("SOURCE", SOURCE, key="source"),
+    "resolution": _opt("WxH", SOURCE, "WIDTHxHEIGHT, even numbers 16-7680, e.g. 1280x720. Default: 1280x720.",
+                       seed=True),
+    "input_format": _opt("FORMAT", SOURCE, key="video.input_format", seed=True),
+    "fps": _opt("INTEGER", ENCODING, key="video.fps", seed=True),
+    "bitrate": _opt("BITRATE", ENCODING, key="video.bitrate", seed=True),
+    "encoder": _opt("ENCODER", ENCODING, key="video.encoder", seed=True),
+    "preset": _opt("PRESET", ENCODING, key="video.preset"),
+    "profile": _opt("PROFILE", ENCODING, key="video.profile"),
+    "gop": _opt("SECONDS", ENCODING, key="video.gop"),
+    "rpicam_mode": _opt("MODE", SOURCE, key="rpicam.mode"),
+    "rotation": _opt("[0|180]", SOURCE, key="rpicam.rotation"),
+    "hflip": _switch("hflip", SOURCE, key="rpicam.hflip"),
+    "vflip": _switch("vflip", SOURCE, key="rpicam.vflip"),
+    "clock": _switch("clock", ENCODING, key="video.clock"),
+    "audio": _opt("SPEC", ENCODING, key="audio.input"),
+    "audio_rate": _opt("HZ", ENCODING, key="audio.rate"),
+    "audio_channels": _opt("auto|1-8", ENCODING, key="audio.channels"),
+    "audio_bitrate": _opt("BITRATE", ENCODING, key="audio.bitrate"),
+    "rtsp": _switch("rtsp", LIVE, key="rtsp.enabled"),
+    "rtsp_server": _opt("SERVER", LIVE, key="rtsp.server"),
+    "rtsp_port": _opt("PORT", LIVE, key="rtsp.port"),
+    "rtsp_path": _opt("PATH", LIVE, key="rtsp.path"),
+    "rtsp_url": _opt("URL", LIVE, key="rtsp.url", extra="turns rtsp.server external"),
+    "rtmp": _switch("rtmp", LIVE, key="rtmp.enabled"),
+    "server": _opt("URL", LIVE, key="rtmp.server", seed=True, extra="turns RTMP on"),
+    "stream_key": _opt("KEY", LIVE, key="rtmp.stream_key", seed=True),
+    "rtmp_port": _opt("PORT", LIVE, key="rtmp.port"),
+    "rtmp_stat_port": _opt("PORT", LIVE, key="rtmp.stat_port"),
+    "srt_url": _opt("URL", LIVE, key="srt.url", extra="turns SRT on"),
+    "record": _switch("record", RECORDING, key="record.enabled"),
+    "snapshots": _switch("snapshots", RECORDING, key="snapshots.enabled"),
+    "ssd_path": _opt("DIR", RECORDING, key="paths.ssd_path"),
+    "latest_dir": _opt("DIR", RECORDING, key="paths.latest_dir"),
+    "segment_seconds": _opt("SECONDS", RECORDING, key="record.segment_seconds"),
+    "snapshot_interval": _opt("SECONDS", RECORDING, key="snapshots.interval"),
+    "max_age": _opt("DURATION", RETENTION, key="record.max_age"),
+    "max_size": _opt("SIZE", RETENTION, key="record.max_size"),
+    "min_free": _opt("SIZE|PERCENT", RETENTION, key="record.min_free"),
+    "stall_seconds": _opt("SECONDS", WATCHDOG, key="watchdog.stall_seconds"),
+    "state_dir": _opt("DIR", RUNNING, key="paths.state_dir"),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_run_options(options: Mapping[str, Any]) -> Callable[[F], F]:
+    """Add `options` (name -> annotated typer option) to a command; it receives them through **kwargs.
+
+    One declaration serves `run` and `install-service`, so a new run flag reaches the service installer too.
+    """
+
+    def decorate(func: F) -> F:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+                 for name, annotation in options.items()]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        params = [*extra, *own]
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        # Typer reads both the signature and get_type_hints(); give it evaluated annotations, since the strings
+        # of `from __future__ import annotations` would be looked up in this module instead of func's.
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # typer must read the new signature, not the wrapped function's
+        return cast(F, wrapper)
+
+    return decorate
 
 
 def flag_name(name: str) -> str:
@@ -114,6 +239,13 @@ def _status_table(s: Status) -> Table:
         ("viewers", "-" if s.viewers is None else str(s.viewers)), ("disk free", free),
         ("last chunk", os.path.basename(s.last_chunk or "-")), ("last snapshot", os.path.basename(s.last_snapshot or "-")),
     ]
+    if s.audio:
+        a = s.audio
+        level = "-" if a.get("level_dbfs") is None else f"{a['level_dbfs']:.1f} dBFS"
+        text = f"{a.get('input')} {a.get('codec')} {a.get('state')}, {level}"
+        if a.get("last_error"):
+            text += f" (last error: {a['last_error']})"
+        rows.append(("audio", text))
     for url in s.urls:
         rows.append(("url", url))
     for key, value in rows:
@@ -123,6 +255,9 @@ def _status_table(s: Status) -> Table:
 
 def print_dry_run(plan: Any) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
+    if getattr(plan, "source_argv", None):
+        typer.echo("# camera command (its stdout is FFmpeg's stdin)")
+        typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")
     typer.echo(proc.quote(plan.argv))
     for path, text in plan.files.items():
@@ -133,58 +268,46 @@ def print_dry_run(plan: Any) -> None:
 def register(app: typer.Typer) -> None:
     """Add `run` and `status`."""
 
-    @app.command()
+    @app.command(epilog=SEED_EPILOG)
+    @with_run_options(RUN_OPTIONS)
     def run(
-        config: Path | None = typer.Option(None, "--config", help="YAML config (default ./camstream.yaml, "
-                                           "/etc/camstream/camstream.yaml)."),
-        device: str | None = typer.Option(None, help="V4L2 camera, e.g. /dev/video0 (same as --source)."),
-        source: str | None = typer.Option(None, help=_help("source")),
-        resolution: str | None = typer.Option(None, help="WIDTHxHEIGHT, e.g. 1280x720."),
-        fps: str | None = typer.Option(None, help=_help("fps")),
-        bitrate: str | None = typer.Option(None, help=_help("bitrate")),
-        input_format: str | None = typer.Option(None, help=_help("input_format")),
-        encoder: str | None = typer.Option(None, help=_help("encoder")),
-        server: str | None = typer.Option(None, help=_help("server", "turns RTMP on")),
-        stream_key: str | None = typer.Option(None, help=_help("stream_key")),
-        rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help=_help("rtsp")),
-        rtmp: bool | None = typer.Option(None, "--rtmp/--no-rtmp", help=_help("rtmp")),
-        record: bool | None = typer.Option(None, "--record/--no-record", help=_help("record")),
-        snapshots: bool | None = typer.Option(None, "--snapshots/--no-snapshots", help=_help("snapshots")),
-        clock: bool | None = typer.Option(None, "--clock/--no-clock", help=_help("clock")),
-        rtsp_server: str | None = typer.Option(None, help=_help("rtsp_server")),
-        rtsp_port: str | None = typer.Option(None, help=_help("rtsp_port")),
-        rtsp_path: str | None = typer.Option(None, help=_help("rtsp_path")),
-        rtsp_url: str | None = typer.Option(None, help=_help("rtsp_url")),
-        rtmp_port: str | None = typer.Option(None, help=_help("rtmp_port")),
-        rtmp_stat_port: str | None = typer.Option(None, help=_help("rtmp_stat_port")),
-        srt_url: str | None = typer.Option(None, help=_help("srt_url", "turns SRT on")),
-        ssd_path: str | None = typer.Option(None, help=_help("ssd_path")),
-        latest_dir: str | None = typer.Option(None, help=_help("latest_dir")),
-        state_dir: str | None = typer.Option(None, help=_help("state_dir")),
-        segment_seconds: str | None = typer.Option(None, help=_help("segment_seconds")),
-        snapshot_interval: str | None = typer.Option(None, help=_help("snapshot_interval")),
-        max_age: str | None = typer.Option(None, help=_help("max_age")),
-        max_size: str | None = typer.Option(None, help=_help("max_size")),
-        min_free: str | None = typer.Option(None, help=_help("min_free")),
-        stall_seconds: str | None = typer.Option(None, help=_help("stall_seconds")),
-        duration: float | None = typer.Option(None, help="Stop cleanly after this many seconds."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the FFmpeg command and files; start nothing."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
-        log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
+        config: Annotated[Optional[Path], typer.Option(  # noqa: UP007 - typer reads the annotation at runtime
+            "--config", metavar="FILE", rich_help_panel=SOURCE,
+            help="YAML config (default ./camstream.yaml, /etc/camstream/camstream.yaml).")] = None,
+        duration: Annotated[Optional[float], typer.Option(  # noqa: UP007
+            metavar="SECONDS", rich_help_panel=RUNNING, help="Stop cleanly after this many seconds.")] = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", metavar="", rich_help_panel=RUNNING,
+            help="Print the FFmpeg command and files; start nothing.")] = False,
+        verbose: Annotated[int, typer.Option(
+            "--verbose", "-v", count=True, metavar="", show_default=False, rich_help_panel=LOGGING,
+            help="More logging (repeat for more).")] = 0,
+        quiet: Annotated[bool, typer.Option(
+            "--quiet", "-q", metavar="", rich_help_panel=LOGGING, help="Warnings and errors only.")] = False,
+        log_json: Annotated[bool, typer.Option(
+            "--log-json", metavar="", rich_help_panel=LOGGING, help="One JSON object per log line.")] = False,
+        **settings_flags: Any,
     ) -> None:
         """Capture, encode once, stream live and record, until stopped."""
-        values = dict(locals())
-        settings = flags_to_settings(values)
+        settings = flags_to_settings(settings_flags)
         cfg = load_config(config, flags=settings)
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
-        plan = make_plan(cfg, dry_run=dry_run)
-        if dry_run:
-            print_dry_run(plan)
-            return
-        _run(cfg, plan, duration, Console())
+        instance = None
+        if not dry_run:
+            # Before any port check: a killed earlier instance's children may still hold the ports.
+            check_writable(cfg.state_dir, "paths.state_dir")
+            instance = claim(cfg.state_dir)
+        try:
+            plan = make_plan(cfg, dry_run=dry_run)
+            if dry_run:
+                print_dry_run(plan)
+                return
+            _run(cfg, plan, duration, Console(), instance)
+        finally:
+            if instance is not None:
+                instance.release()
 
     @app.command()
     def status(
@@ -205,21 +328,22 @@ def register(app: typer.Typer) -> None:
         Console().print(_status_table(Status(**data)))
 
 
-def _run(cfg: Config, plan: Any, duration: float | None, out: Console) -> None:
+def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance: Instance | None = None) -> None:
     import logging
 
     log = logging.getLogger("camstream")
     prepare_dirs(cfg)
-    for path, text in plan.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    if instance is not None:
+        instance.hold()
+    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
+    # holds the read password and is created with mode 0600 there), so nothing is written here.
     from camstream.recordings import recover_partials
 
     if cfg.record.enabled:
         for saved in recover_partials(cfg.video_dir):
             log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
     log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", shlex.join(plan.argv))
+    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
     for url in plan.urls:
         log.info("viewers: %s", url)
     stop = threading.Event()

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from camstream.config.parsers import (
-    MinFree, Parser, bitrate, boolean, choice, even_size, min_free, name_list, number, optional_duration,
-    optional_path, optional_size, path, port_number, rtmp_server, stream_key, text, url_path, whole,
+    MinFree, Parser, audio_channels, audio_input, bitrate, boolean, choice, even_size, min_free, name_list, number,
+    optional_duration, optional_number, optional_path, optional_size, path, port_number, rtmp_server, stream_key,
+    text, url_path, whole,
 )
 
 
@@ -26,6 +27,14 @@ def setting(default: Any, parser: Parser, help: str, env: tuple[str, ...] = ()) 
 
 ENCODERS = ("auto", "libx264", "h264_v4l2m2m", "h264_vaapi", "h264_nvenc")
 INPUT_FORMATS = ("auto", "mjpeg", "yuyv422", "h264")
+# libx264's presets, fastest first (FFmpeg codecs manual, libx264 "preset"; x264 --fullhelp).
+X264_PRESETS = ("auto", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+H264_PROFILES = ("auto", "baseline", "main", "high")
+# rpicam-apps camera options (Raspberry Pi camera software docs, "Camera control options").
+RPICAM_MODES = ("auto", "yuv", "h264")
+RPICAM_AUTOFOCUS = ("default", "manual", "auto", "continuous")
+RPICAM_AWB = ("auto", "incandescent", "tungsten", "fluorescent", "indoor", "daylight", "cloudy")
 
 
 @dataclass
@@ -34,15 +43,42 @@ class VideoConfig:
 
     width: int = setting(1280, even_size, "frame width in pixels", ("VIDEO_WIDTH",))
     height: int = setting(720, even_size, "frame height in pixels", ("VIDEO_HEIGHT",))
-    fps: int = setting(30, whole(1, 240), "frames per second; also the keyframe interval (one per second)",
-                       ("VIDEO_FPS",))
+    fps: int = setting(30, whole(1, 240), "frames per second", ("VIDEO_FPS",))
     bitrate: int = setting(2_000_000, bitrate, "H.264 bitrate in bits/s (2000000, 2M or 2000k)", ("VIDEO_BITRATE",))
     encoder: str = setting("auto", choice(*ENCODERS),
                            "auto tries h264_v4l2m2m with a real trial encode, else libx264")
     input_format: str = setting("mjpeg", choice(*INPUT_FORMATS),
                                 "V4L2 pixel format to ask the camera for; h264 passes the camera's H.264 through")
+    preset: str = setting("auto", choice(*X264_PRESETS),
+                          "libx264 speed/quality preset; auto picks from CPU cores x pixel rate (see README)")
+    profile: str = setting("auto", choice(*H264_PROFILES),
+                           "H.264 profile: baseline (constrained baseline), main, high; auto = constrained "
+                           "baseline when the web view is on (browsers' WebRTC needs it), else main")
+    gop: float = setting(1.0, number(0.1, 60, "seconds"),
+                         "seconds between keyframes (late viewers wait up to this long for a picture)")
     clock: bool = setting(False, boolean,
                           "stamp every frame with the wall clock (machine-readable strip) for latency probes")
+
+
+@dataclass
+class RpicamConfig:
+    """The Raspberry Pi camera module through rpicam-vid (--source rpicam or rpicam:N)."""
+
+    mode: str = setting("auto", choice(*RPICAM_MODES),
+                        "yuv = rpicam-vid sends raw YUV420 and camstream encodes; h264 = rpicam-vid's own "
+                        "H.264 is the one encode; auto = h264 where the hardware encoder works (Pi 4), else yuv (Pi 5)")
+    rotation: int = setting(0, lambda raw: int(choice("0", "180")(str(raw).strip())),
+                            "rotate the picture: 0 or 180 (rpicam-vid --rotation)")
+    hflip: bool = setting(False, boolean, "mirror left-right (rpicam-vid --hflip)")
+    vflip: bool = setting(False, boolean, "flip upside down (rpicam-vid --vflip)")
+    autofocus: str = setting("default", choice(*RPICAM_AUTOFOCUS),
+                             "autofocus mode on cameras that have it (Camera Module 3); default = the camera's own")
+    lens_position: float | None = setting(None, optional_number(0, 32, "dioptres"),
+                                          "fixed focus in dioptres (0 = infinity) with autofocus=manual; empty = unset")
+    shutter: int = setting(0, whole(0, 200_000_000), "fixed exposure time in microseconds; 0 = automatic")
+    gain: float = setting(0.0, number(0, 64, "a gain"), "fixed analogue gain; 0 = automatic")
+    ev: float = setting(0.0, number(-10, 10, "EV stops"), "exposure compensation in stops, -10 to 10")
+    awb: str = setting("auto", choice(*RPICAM_AWB), "white balance mode")
 
 
 @dataclass
@@ -104,6 +140,35 @@ class SnapshotsConfig:
 
 
 @dataclass
+class AudioConfig:
+    """Sound alongside the camera, captured in the same FFmpeg run and encoded once per codec."""
+
+    input: str = setting("none", audio_input,
+                         "none, source (the file/URL's own track; a tone for testsrc), pulse:NAME, "
+                         "or an ALSA device (default, hw:1,0, plughw:CARD=Device)")
+    rate: int = setting(48000, whole(8000, 192000), "sample rate in Hz")
+    channels: int = setting(0, audio_channels, "channels; 0 = auto (1 for a microphone, 2 for a source's track)")
+    bitrate: int = setting(96000, bitrate, "AAC bitrate in bits/s (96000, 96k)")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any sound is captured."""
+        return self.input != "none"
+
+    @property
+    def is_device(self) -> bool:
+        """A capture device (PulseAudio or ALSA), as opposed to the source's own track."""
+        return self.input not in ("none", "source")
+
+    @property
+    def layout_channels(self) -> int:
+        """Channels actually encoded (auto resolved)."""
+        if self.channels:
+            return self.channels
+        return 1 if self.is_device else 2
+
+
+@dataclass
 class PathsConfig:
     """Where files go."""
 
@@ -150,15 +215,18 @@ class Config:
     """Everything camstream run needs."""
 
     source: str = setting("/dev/video0", text,
-                          "a V4L2 device, testsrc, a file path (looped) or an FFmpeg URL", ("CAMERA",))
+                          "a V4L2 device, rpicam or rpicam:N (Raspberry Pi camera module), testsrc, "
+                          "a file path (looped) or an FFmpeg URL", ("CAMERA",))
     extra_outputs: list[str] = setting([], name_list,
                                        "names of third-party output plug-ins to enable")
     video: VideoConfig = field(default_factory=VideoConfig)
+    rpicam: RpicamConfig = field(default_factory=RpicamConfig)
     rtsp: RtspConfig = field(default_factory=RtspConfig)
     rtmp: RtmpConfig = field(default_factory=RtmpConfig)
     srt: SrtConfig = field(default_factory=SrtConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     ffmpeg: FfmpegConfig = field(default_factory=FfmpegConfig)

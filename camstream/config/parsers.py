@@ -220,3 +220,40 @@ def name_list(raw: Any) -> list[str]:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(item)):
             raise ValueError("expected plug-in names (letters, digits, _ . -), comma separated")
     return [str(i) for i in items]
+
+
+def optional_number(lo: float, hi: float, what: str) -> Parser:
+    """A number in [lo, hi], or empty for "not set"."""
+
+    def parse(raw: Any) -> float | None:
+        if raw is None or str(raw).strip() == "":
+            return None
+        return float(number(lo, hi, what)(raw))
+
+    return parse
+
+
+def audio_input(raw: Any) -> str:
+    """none, source, pulse:NAME, or an ALSA device (default, hw:1,0, plughw:CARD=Device,DEV=0, ...)."""
+    value = str(raw).strip()
+    if value in ("", "none", "off", "0", "false"):
+        return "none"
+    if value == "source":
+        return value
+    if re.fullmatch(r"pulse:[A-Za-z0-9_.:@-]+", value):
+        return value
+    # ALSA PCM names: a plugin name, optionally with :ARGS (alsa-lib "PCM naming conventions").
+    if re.fullmatch(r"(default|sysdefault|hw|plughw|dsnoop|front)(:[A-Za-z0-9_=,.-]+)?", value):
+        return value
+    raise ValueError("expected none, source, pulse:NAME, or an ALSA device like default, hw:1,0 or "
+                     "plughw:CARD=Device (list them with `camstream devices`)")
+
+
+def audio_channels(raw: Any) -> int:
+    """auto (0: mono for microphones, stereo for a source's own track) or 1-8."""
+    if str(raw).strip().lower() in ("auto", "0"):
+        return 0
+    try:
+        return int(whole(1, 8)(raw))
+    except ValueError:
+        raise ValueError("expected auto or a whole number 1-8") from None

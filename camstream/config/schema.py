@@ -72,14 +72,10 @@ def get(cfg: Config, key: str) -> Any:
 
 
 def help_for(key: str, extra: str = "") -> str:
-    """CLI help for the flag behind `key`: the setting's own help (one source of truth), its default and old env
-    name, plus `extra`."""
-    s = SETTINGS[key]
-    notes = [extra] if extra else []
-    if isinstance(s.default, int | float | str) and not isinstance(s.default, bool) and s.default != "":
-        notes.append(f"default {s.default:g}" if isinstance(s.default, float) else f"default {s.default}")
-    if s.env:
-        notes.append("env " + ", ".join(s.env))
-    # Capitalise like the other flags' help, except a leading value word ("auto = ...", "managed = ...").
-    text = s.help if s.help.split(" ", 2)[1:2] == ["="] else s.help[0].upper() + s.help[1:]
-    return f"{text} ({'; '.join(notes)})." if notes else f"{text}."
+    """CLI help for the flag behind `key`: the setting's own help as a sentence (one wording, one place)."""
+    help_ = SETTINGS[key].help
+    # Capitalise like the other flags' help, except a leading value or name ("auto = ...", "libx264 preset").
+    first, _, rest = help_.partition(" ")
+    keep = first == "auto" or rest.startswith("= ") or not first.isalpha()
+    text = help_ if keep else help_[0].upper() + help_[1:]
+    return f"{text} ({extra})." if extra else f"{text}."

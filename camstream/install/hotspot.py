@@ -96,8 +96,11 @@ class Tools:
 # ----------------------------------------------------------------------------------------- validation
 
 
-def validate(spec: HotspotSpec, host: Host) -> None:
-    """Every check that needs no system change; one-line UsageError/ConfigError (exit 2) on the first problem."""
+def validate(spec: HotspotSpec, host: Host, force: bool = False) -> None:
+    """Every check that needs no system change; one-line UsageError/ConfigError (exit 2) on the first problem.
+
+    `force` accepts an interface that does not look wireless (a driver that hides it from sysfs).
+    """
     if spec.backend not in BACKENDS:
         raise UsageError(f"--backend {spec.backend}: choose one of {', '.join(BACKENDS)}")
     ssid_bytes = spec.ssid.encode()
@@ -122,6 +125,17 @@ def validate(spec: HotspotSpec, host: Host) -> None:
         check_address(spec.address)
     if not _IFNAME.match(spec.interface) or not host.path(f"/sys/class/net/{spec.interface}").exists():
         raise UsageError(f"--interface {spec.interface}: no such network interface: see `ip link` for the Wi-Fi one (often wlan0)")
+    if not force and not is_wireless(host, spec.interface):
+        # A wired uplink (eth0) would be reconfigured as an access point and the machine cut off the network.
+        raise UsageError(
+            f"--interface {spec.interface}: not a Wi-Fi interface (the kernel lists no wireless or phy80211 for it): "
+            "choose the Wi-Fi one (`iw dev` lists them, often wlan0), or add --force if its driver hides it")
+
+
+def is_wireless(host: Host, interface: str) -> bool:
+    """True when sysfs says `interface` is 802.11 (cfg80211 adds phy80211, wireless extensions add wireless)."""
+    base = host.path(f"/sys/class/net/{interface}")
+    return (base / "wireless").exists() or (base / "phy80211").exists()
 
 
 def check_address(cidr: str) -> ipaddress.IPv4Interface:

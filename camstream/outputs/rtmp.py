@@ -21,7 +21,10 @@ class RtmpOutput:
         if not url:
             return []
         # no_duration_filesize: a live FLV has no end to seek back to (FFmpeg flv muxer docs).
-        return [EncodedSink("rtmp", "flv", url, (("flvflags", "no_duration_filesize"),))]
+        # inband_headers: SPS/PPS before every keyframe on every network output, whatever +global_header did to
+        # the encoder: libx264 and the Pi's h264_v4l2m2m stop repeating them in-band once they go to extradata
+        # (issue 15), and a relay that drops the FLV sequence header would leave a late viewer black.
+        return [EncodedSink("rtmp", "flv", url, (("flvflags", "no_duration_filesize"),), inband_headers=True)]
 
 
 def rtmp_publish_url(cfg: Config, host: str = "127.0.0.1") -> str:

@@ -77,6 +77,7 @@ class ManagedServer(ABC):
     role: str = ""  # "rtsp", "rtmp", "web": what it serves (Server.role)
     label: str = ""  # in messages: "builtin RTSP server", "mediamtx", "nginx-rtmp"
     stop_signal: int = signal.SIGTERM
+    death_signal: int = signal.SIGKILL  # what the child gets if camstream dies first (proc.Child, PDEATHSIG)
     READY_POLL_S = 0.05
 
     def __init__(self) -> None:
@@ -138,7 +139,8 @@ class ManagedServer(ABC):
             return
         launch = self._launch()
         self.child = proc.Child(self.label, launch.argv, env=launch.env, cwd=launch.cwd,
-                                stop_signal=self.stop_signal, on_stdout_line=launch.on_stdout_line)
+                                stop_signal=self.stop_signal, death_signal=self.death_signal,
+                                on_stdout_line=launch.on_stdout_line)
         self.child.start()
 
     def wait_ready(self, timeout: float = 10.0) -> None:

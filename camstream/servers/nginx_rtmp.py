@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -264,6 +265,9 @@ class NginxRtmpServer(ManagedServer):
 
     role = "rtmp"
     label = "nginx-rtmp"
+    # If camstream dies, SIGTERM (not SIGKILL) reaches the master: nginx workers do not notice a killed
+    # master and would keep the port, while a terminated master stops them first (nginx docs, "Controlling nginx").
+    death_signal = signal.SIGTERM
 
     def __init__(
         self,
