@@ -3,6 +3,7 @@ recording stand-in systemctl."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -17,7 +18,9 @@ import yaml
 from _standins import StandIns
 from camstream.install import service
 from camstream.install.plan import Run, WriteFile
+from camstream.config import load_config
 from camstream.errors import ConfigError
+from camstream.install import viewers
 from camstream.install.service import ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -467,3 +470,35 @@ def test_install_needs_an_explicit_ssd_path(box: dict[str, object]) -> None:
     ok = _camstream(box, "install-service", "--user", "daemon", "--config", str(config), "--dry-run",
                     "--ssd-path", "/mnt/ssd/x")
     assert ok.returncode == 0 and "ReadWritePaths=/mnt/ssd/x /var/lib/camstream\n" in ok.stdout
+
+
+# ------------------------------------------------------------------------------------------------ viewer URLs
+
+
+@pytest.mark.parametrize(("yaml_text", "expected"), [
+    pytest.param("", ["rtsp://10.42.0.1:8554/live"], id="defaults"),
+    pytest.param("rtsp: {port: 9554, path: cams/front}\nrtmp: {enabled: true, stream_key: k1, port: 1936}\n",
+                 ["rtsp://10.42.0.1:9554/cams/front", "rtmp://10.42.0.1:1936/live/k1"], id="managed-servers"),
+    pytest.param("rtmp: {enabled: true, server: 'rtmp://localhost:1935/live'}\n",
+                 ["rtsp://10.42.0.1:8554/live", "rtmp://10.42.0.1:1935/live/cam"], id="system-nginx-here"),
+    pytest.param("rtsp: {enabled: false}\nrtmp: {enabled: true, server: 'rtmp://user:pw@ingest.example:1935/app'}\n",
+                 ["rtmp://***:***@ingest.example:1935/app/cam"], id="remote-ingest-scrubbed"),
+    pytest.param("rtsp: {server: external, url: 'rtsp://10.0.0.2:8554/cam'}\n", ["rtsp://10.0.0.2:8554/cam"],
+                 id="external-rtsp"),
+])
+def test_viewer_urls(tmp_path: Path, yaml_text: str, expected: list[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml_text)
+    cfg = load_config(config, env={}, search_defaults=False)
+    assert viewers.viewer_urls(cfg, ["10.42.0.1"]) == expected
+
+
+def test_install_service_names_the_hotspot_address_first(box: dict[str, object]) -> None:
+    state = box["root"] / "var/lib/camstream/hotspot/state.json"  # type: ignore[operator]
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"backend": "hostapd", "address": "192.168.50.1/24"}))
+    result = _camstream(box, "install-service", "--dry-run", "--user", "daemon", "--ssd-path", "/srv/cam",
+                        "--rtsp-port", "8555")
+    assert result.returncode == 0, result.stderr
+    tail = result.stdout.split("viewers open:\n")[1].splitlines()
+    assert tail[0] == "  rtsp://192.168.50.1:8555/live"

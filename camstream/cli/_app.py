@@ -17,7 +17,7 @@ app = typer.Typer(
     name="camstream",
     help="One camera in, a clean live stream and a safe local recording out.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # `camstream --install-completion` (bash, zsh, fish, PowerShell); README "Shell completion"
     pretty_exceptions_enable=False,
 )
 

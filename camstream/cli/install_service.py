@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import typer
 
 from camstream import net, proc
-from camstream.cli.run import RUN_OPTIONS, flags_to_settings, with_run_options
+from camstream.cli.run import HELP_OPTION, RUN_OPTIONS, flags_to_settings, with_run_options
 from camstream.config import Config, PathsConfig, find_config_file, load_config
 from camstream.errors import ConfigError, UsageError
 from camstream.install import hotspot, service
@@ -155,9 +155,11 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option(
             "--dry-run", metavar="", rich_help_panel=SERVICE,
             help="Print the config, the unit and every command; change nothing.")] = False,
+        show_help: HELP_OPTION = False,
         **flags: Any,
     ) -> None:
         """Install camstream.service (start on boot, restart on failure, sandboxed) and start it."""
+        del show_help  # handled by its callback
         host = make_host()
         spec, svc_config, cfg = build(host, config=config, user=user, env=env, system_nginx=system_nginx,
                                       flags=flags)

@@ -157,6 +157,20 @@ RUN_OPTIONS: dict[str, Any] = {
     "state_dir": _opt("DIR", RUNNING, key="paths.state_dir"),
 }
 
+def _show_help(ctx: typer.Context, value: bool) -> None:
+    if value:
+        text = ctx.get_help()  # Rich prints the help itself and returns ""
+        if text:
+            typer.echo(text)
+        raise typer.Exit()
+
+
+# --help declared here so it sits in a panel with a blank type column, instead of Typer's own "<bool>" row alone
+# in an "Options" panel.
+HELP_OPTION = Annotated[bool, typer.Option(
+    "--help", metavar="", is_eager=True, expose_value=True, callback=_show_help, rich_help_panel=RUNNING,
+    help="Show this message and exit.")]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -286,9 +300,11 @@ def register(app: typer.Typer) -> None:
             "--quiet", "-q", metavar="", rich_help_panel=LOGGING, help="Warnings and errors only.")] = False,
         log_json: Annotated[bool, typer.Option(
             "--log-json", metavar="", rich_help_panel=LOGGING, help="One JSON object per log line.")] = False,
+        show_help: HELP_OPTION = False,
         **settings_flags: Any,
     ) -> None:
         """Capture, encode once, stream live and record, until stopped."""
+        del show_help  # handled by its callback
         settings = flags_to_settings(settings_flags)
         cfg = load_config(config, flags=settings)
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)

@@ -15,12 +15,13 @@ import yaml
 
 from camstream.config import SETTINGS
 from camstream.errors import ConfigError, UsageError
+from camstream.install import viewers
 from camstream.install.plan import Host, RemoveFile, Run, Step, WriteFile
 
 UNIT_NAME = "camstream.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 CONFIG_DIR = "/etc/camstream"
-DEFAULT_CONFIG = f"{CONFIG_DIR}/camstream.yaml"
+DEFAULT_CONFIG = viewers.DEFAULT_CONFIG
 BACKUP_SUFFIX = ".bak"
 DEFAULT_USER = "camstream"
 # ProtectHome= covers exactly these (systemd.exec(5), "ProtectHome=").

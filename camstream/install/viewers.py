@@ -7,7 +7,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from camstream import proc
-from camstream.config import Config
+from camstream.config import Config, load_config
+from camstream.errors import ConfigError
+from camstream.install.plan import Host
+
+# Where `camstream install-service` puts the service's settings (camstream.install.service.DEFAULT_CONFIG).
+DEFAULT_CONFIG = "/etc/camstream/camstream.yaml"
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -50,3 +55,14 @@ def viewer_urls(cfg: Config, hosts: Sequence[str]) -> list[str]:
     if web is not None and getattr(cfg, "web_view", False):
         urls += [f"http://{h}:{web.port}/" for h in hosts]
     return urls
+
+
+def installed_config(host: Host) -> tuple[Config, str | None]:
+    """The settings camstream.service runs with (defaults when none is installed), and a note when unreadable."""
+    path = host.path(DEFAULT_CONFIG)
+    if not path.is_file():
+        return Config(), None
+    try:
+        return load_config(path, env={}, search_defaults=False), None
+    except ConfigError as err:
+        return Config(), f"note: {err}; the URLs below assume the default settings"
