@@ -117,7 +117,7 @@ def test_cli_help_is_the_settings_own_help() -> None:
     from camstream.cli import app
     from camstream.config import SETTINGS, help_for
 
-    assert help_for("rtsp.port") == "RTSP port."
+    assert help_for("rtsp.port") == "RTSP port, 1-65535."
     assert help_for("rtmp.server", "turns RTMP on").endswith("rtmp://host/live (turns RTMP on).")
     assert help_for("video.fps").startswith(SETTINGS["video.fps"].help[0].upper() + SETTINGS["video.fps"].help[1:])
     result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "400", "TERM": "dumb"})

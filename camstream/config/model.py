@@ -43,7 +43,7 @@ class VideoConfig:
 
     width: int = setting(1280, even_size, "frame width in pixels", ("VIDEO_WIDTH",))
     height: int = setting(720, even_size, "frame height in pixels", ("VIDEO_HEIGHT",))
-    fps: int = setting(30, whole(1, 240), "frames per second", ("VIDEO_FPS",))
+    fps: int = setting(30, whole(1, 240), "frames per second, 1-240", ("VIDEO_FPS",))
     bitrate: int = setting(2_000_000, bitrate, "H.264 bitrate in bits/s (2000000, 2M or 2000k)", ("VIDEO_BITRATE",))
     encoder: str = setting("auto", choice(*ENCODERS),
                            "auto tries h264_v4l2m2m with a real trial encode, else libx264")
@@ -55,7 +55,7 @@ class VideoConfig:
                            "H.264 profile: baseline (constrained baseline), main, high; auto = constrained "
                            "baseline when the web view is on (browsers' WebRTC needs it), else main")
     gop: float = setting(1.0, number(0.1, 60, "seconds"),
-                         "seconds between keyframes (late viewers wait up to this long for a picture)")
+                         "seconds between keyframes, 0.1-60 (late viewers wait up to this long for a picture)")
     clock: bool = setting(False, boolean,
                           "stamp every frame with the wall clock (machine-readable strip) for latency probes")
 
@@ -90,7 +90,7 @@ class RtspConfig:
                           "auto = mediamtx when its binary is found, else the builtin server")
     url: str = setting("", text, "publish URL for server=external, e.g. rtsp://10.0.0.2:8554/cam")
     address: str = setting("0.0.0.0", text, "address the builtin/mediamtx server listens on")
-    port: int = setting(8554, port_number, "RTSP port")
+    port: int = setting(8554, port_number, "RTSP port, 1-65535")
     path: str = setting("live", url_path, "RTSP path (the /live in rtsp://host:8554/live)")
     user: str = setting("", text, "optional viewer user name (needs password)")
     password: str = setting("", text, "optional viewer password")
@@ -105,7 +105,7 @@ class RtmpConfig:
     server: str = setting("managed", rtmp_server,
                           "managed = camstream runs its own nginx-rtmp; or an ingest URL like rtmp://host/live")
     stream_key: str = setting("cam", stream_key, "stream key appended to the server URL")
-    port: int = setting(1935, port_number, "port of the managed nginx-rtmp server")
+    port: int = setting(1935, port_number, "port of the managed nginx-rtmp server, 1-65535")
     stat_port: int = setting(8089, port_number, "localhost HTTP port of the managed server's /stat page")
     allow_publish: str = setting("localhost", choice("localhost", "all"),
                                  "who may publish to the managed server (the old setup allowed all)")
@@ -124,9 +124,11 @@ class RecordConfig:
     """MP4 chunks on disk, and the retention that keeps the disk from filling."""
 
     enabled: bool = setting(True, boolean, "write MP4 chunks to <ssd_path>/video", ("ENABLE_VIDEO",))
-    segment_seconds: float = setting(5.5, number(1, 3600, "seconds"), "chunk length in seconds")
-    max_age: float | None = setting(None, optional_duration, "delete recordings older than this (7d, 12h); empty = keep")
-    max_size: int | None = setting(None, optional_size, "keep recordings under this total (20GB); empty = no cap")
+    segment_seconds: float = setting(5.5, number(1, 3600, "seconds"), "chunk length in seconds, 1-3600")
+    max_age: float | None = setting(None, optional_duration,
+                                    "delete recordings older than this (90s, 30m, 12h, 7d, 2w); empty = keep")
+    max_size: int | None = setting(None, optional_size,
+                                   "keep recordings under this total (500MB, 20GB, 1TB); empty = no cap")
     min_free: MinFree = setting(MinFree(), min_free, "always leave this free on the disk (1GB or 5%); 0 = off")
 
 
@@ -135,7 +137,7 @@ class SnapshotsConfig:
     """JPEG snapshots on disk."""
 
     enabled: bool = setting(True, boolean, "write JPEG snapshots to <ssd_path>/images", ("ENABLE_IMAGES",))
-    interval: float = setting(1.0, number(1, 86400, "seconds"), "seconds between snapshots")
+    interval: float = setting(1.0, number(1, 86400, "seconds"), "seconds between snapshots, 1-86400")
     quality: int = setting(3, whole(2, 31), "JPEG quality scale, 2 (best) to 31 (smallest)")
 
 
@@ -186,7 +188,7 @@ class WatchdogConfig:
     """Restart policy for a crashed or hung pipeline."""
 
     stall_seconds: float = setting(5.0, number(1, 600, "seconds"),
-                                   "restart when no new frame arrives for this long")
+                                   "restart when no new frame arrives for this long, 1-600 seconds")
     backoff_initial: float = setting(0.5, number(0, 60, "seconds"), "first wait before a restart")
     backoff_max: float = setting(10.0, number(0.5, 600, "seconds"), "longest wait between restarts")
     max_restarts_per_minute: int = setting(10, whole(1, 1000),
