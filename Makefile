@@ -3,17 +3,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The exact dependency versions CI tested (README "Dependency policy"); `make constraints` regenerates it.
+CONSTRAINTS := constraints.txt
+EXTRAS := rtsp,web,test
+LATEST := .venv-latest
 
-.PHONY: deps install demo test bench bench-soak clean
+.PHONY: deps install demo test test-latest constraints bench bench-encoders bench-soak clean
 
 deps:
 	@CAMSTREAM_TEST_PACKAGES=1 bash scripts/install_deps.sh
 
-$(STAMP): pyproject.toml scripts/install_deps.sh
+$(STAMP): pyproject.toml $(CONSTRAINTS) scripts/install_deps.sh
 	@bash scripts/install_deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[rtsp,web,test]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	@touch $@
 
 install: $(STAMP)
@@ -24,8 +28,26 @@ demo: install
 test: deps install
 	$(BIN)/python -m pytest -q
 
+# The newest versions pyproject.toml allows, without the constraints, in a venv of its own; the fast tier only.
+# A breaking upstream release shows up here as a failing target instead of in a user's traceback.
+test-latest: deps
+	@test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(LATEST)/bin/python -m pip freeze --exclude-editable | diff $(CONSTRAINTS) - | grep '^[<>]' || true
+	$(LATEST)/bin/python -m pytest -q -m 'not slow'
+
+# Re-resolve the newest allowed versions in a fresh venv and freeze them into constraints.txt (commit the result).
+constraints:
+	PYTHON=$(PYTHON) bash scripts/lock_deps.sh
+
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.encoders
+
+# libx264 preset CPU at 720p30/1080p30 and PSNR per preset x profile at 2 Mb/s (its own section of results.md).
+bench-encoders: install
+	$(BIN)/python -m bench.encoders
 
 # Every camstream process's CPU/RSS per minute over a 60-minute run with RTSP UDP/TCP and RTMP viewers
 # attached (writes bench/soak.md).
@@ -33,4 +55,4 @@ bench-soak: install
 	$(BIN)/python -m bench.soak --minutes 60
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(LATEST) .demo .pytest_cache

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from camstream import audio as audio_mod
 from camstream import encoders, proc, rpicam
 from camstream.config import Config
 from camstream.errors import CamstreamError, ConfigError
 from camstream.graph import build_argv
 from camstream.net import check_port_free, free_port, host_addresses
-from camstream.outputs.base import Endpoints, enabled_outputs
+from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.retention import Housekeeper
@@ -42,6 +45,7 @@ class Plan:
     # on every start, rpicam-vid else libcamera-vid).
     source_argv: list[str] | None = None
     knobs: encoders.Knobs | None = None
+    audio: audio_mod.Feeder | None = None
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -58,6 +62,7 @@ class Plan:
             segment_seconds=cfg.record.segment_seconds, urls=self.urls,
             state_dir=cfg.state_dir, disk_path=cfg.paths.ssd_path, source_argv=self.source_argv,
             camera_probe=self._camera_listed if self.source.kind is SourceKind.RPICAM else None,
+            audio_status=self._audio_status(),
         )
 
     def _camera_listed(self) -> bool:
@@ -66,6 +71,14 @@ class Plan:
             return any(c.index == self.source.camera for c in rpicam.list_cameras())
         except CamstreamError:
             return False
+
+    def _audio_status(self) -> Callable[[], audio_mod.AudioStatus] | None:
+        if self.audio is not None:
+            return self.audio.status
+        if not self.cfg.audio.enabled:
+            return None
+        fixed = audio_mod.AudioStatus(self.cfg.audio.input, "aac", "live")
+        return lambda: fixed
 
 
 def check_writable(directory: Path, setting: str) -> None:
@@ -91,10 +104,10 @@ def choose_rtsp_server(cfg: Config) -> str:
 def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
-    caps = caps or encoders.detect(cfg.ffmpeg.path)
-    source_argv = None
     web_view = encoders.web_view_enabled(cfg)
     knobs = encoders.resolve(cfg.video, os.cpu_count() or 1, web_view)
+    caps = caps or encoders.detect(cfg.ffmpeg.path, video=cfg.video, knobs=knobs)
+    source_argv = None
     if source.kind is SourceKind.RPICAM:
         hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
         h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
@@ -136,6 +149,7 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
             server = BuiltinRtspServer(
                 port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
                 user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
+                audio=cfg.audio.enabled,
             )
             server.name = "rtsp"  # type: ignore[attr-defined]
             servers.append(server)  # type: ignore[arg-type]
@@ -187,12 +201,46 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
 
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
     graph_encoder = "libx264" if copy else encoder
-    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, knobs=knobs)
+    fifo = str(cfg.state_dir / audio_mod.FIFO_NAME)
+    feeder = plan_audio(cfg, source, sinks, servers, dry_run)
+    argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
     argv_live_only = None
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
-        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, source_argv, knobs)
+        argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
+    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, source_argv, knobs,
+                feeder)
+
+
+def plan_audio(
+    cfg: Config, source: Source, sinks: list[Any], servers: list[Server], dry_run: bool
+) -> audio_mod.Feeder | None:
+    """Check the configured sound input now (exit 2 if unusable) and, for a device, add its feeder."""
+    akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC)
+    if akind is audio_mod.AudioKind.NONE or not any(isinstance(s, EncodedSink) for s in sinks):
+        return None
+    if akind is audio_mod.AudioKind.TRACK:
+        if source.kind in (SourceKind.V4L2, SourceKind.PIPE, SourceKind.RPICAM):
+            raise ConfigError(f"--audio source: {source.spec} is a camera/pipe without sound: give a microphone "
+                              "(--audio pulse:NAME or an ALSA device, see `camstream devices`) or --audio none")
+        if source.kind is SourceKind.FILE and not has_audio_track(cfg.ffmpeg.path, source.spec):
+            raise ConfigError(f"--audio source: {source.spec} has no audio track: use --audio none or a microphone")
+        return None
+    if akind in (audio_mod.AudioKind.PULSE, audio_mod.AudioKind.ALSA):
+        if not dry_run:
+            audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
+        feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
+        servers.append(feeder)  # type: ignore[arg-type]  # same lifecycle: started once, outlives FFmpeg restarts
+        return feeder
+    return None
+
+
+def has_audio_track(ffmpeg: str, path: str) -> bool:
+    """Whether a media file has at least one audio stream (ffprobe next to ffmpeg)."""
+    ffprobe = os.path.join(os.path.dirname(ffmpeg), "ffprobe") if os.sep in ffmpeg else "ffprobe"
+    out = proc.run([ffprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+                    "-of", "csv=p=0", path], timeout=20)
+    return out.returncode == 0 and bool(out.stdout.strip())
 
 
 def prepare_dirs(cfg: Config) -> None:

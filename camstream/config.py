@@ -361,6 +361,61 @@ class SnapshotsConfig:
     quality: int = setting(3, whole(2, 31), "JPEG quality scale, 2 (best) to 31 (smallest)")
 
 
+def audio_input(raw: Any) -> str:
+    """none, source, pulse:NAME, or an ALSA device (default, hw:1,0, plughw:CARD=Device,DEV=0, ...)."""
+    value = str(raw).strip()
+    if value in ("", "none", "off", "0", "false"):
+        return "none"
+    if value == "source":
+        return value
+    if re.fullmatch(r"pulse:[A-Za-z0-9_.:@-]+", value):
+        return value
+    # ALSA PCM names: a plugin name, optionally with :ARGS (alsa-lib "PCM naming conventions").
+    if re.fullmatch(r"(default|sysdefault|hw|plughw|dsnoop|front)(:[A-Za-z0-9_=,.-]+)?", value):
+        return value
+    raise ValueError("expected none, source, pulse:NAME, or an ALSA device like default, hw:1,0 or "
+                     "plughw:CARD=Device (list them with `camstream devices`)")
+
+
+def audio_channels(raw: Any) -> int:
+    """auto (0: mono for microphones, stereo for a source's own track) or 1-8."""
+    if str(raw).strip().lower() in ("auto", "0"):
+        return 0
+    try:
+        return int(whole(1, 8)(raw))
+    except ValueError:
+        raise ValueError("expected auto or a whole number 1-8") from None
+
+
+@dataclass
+class AudioConfig:
+    """Sound alongside the camera, captured in the same FFmpeg run and encoded once per codec."""
+
+    input: str = setting("none", audio_input,
+                         "none, source (the file/URL's own track; a tone for testsrc), pulse:NAME, "
+                         "or an ALSA device (default, hw:1,0, plughw:CARD=Device)")
+    rate: int = setting(48000, whole(8000, 192000), "sample rate in Hz")
+    channels: int = setting(0, audio_channels, "channels; 0 = auto (1 for a microphone, 2 for a source's track)")
+    bitrate: int = setting(96000, bitrate, "AAC bitrate in bits/s (96000, 96k)")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any sound is captured."""
+        return self.input != "none"
+
+    @property
+    def is_device(self) -> bool:
+        """A capture device (PulseAudio or ALSA), as opposed to the source's own track."""
+        return self.input not in ("none", "source")
+
+    @property
+    def layout_channels(self) -> int:
+        """Channels actually encoded (auto resolved)."""
+        if self.channels:
+            return self.channels
+        return 1 if self.is_device else 2
+
+
 @dataclass
 class PathsConfig:
     """Where files go."""
@@ -419,6 +474,7 @@ class Config:
     srt: SrtConfig = field(default_factory=SrtConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     ffmpeg: FfmpegConfig = field(default_factory=FfmpegConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import shutil
 import socket
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camstream import devices as devices_mod
-from camstream import encoders, proc
+from camstream import encoders, proc, rpicam
+from camstream.config import AudioConfig, VideoConfig
 from camstream.errors import CamstreamError, MissingToolError
 from camstream.install import hotspot, service
 from camstream.install.plan import Host
@@ -90,6 +92,21 @@ def check_cameras(list_devices: Callable[[], list[devices_mod.Device]]) -> Check
                            "connect a camera (`camstream devices` lists what is there), or use --source testsrc")
     text = "; ".join(f"{d.path} ({d.card or 'unknown'}: {', '.join(f.fourcc for f in d.formats)})" for d in cams)
     return CheckResult("camera", PASS, text)
+
+
+def check_libcamera(list_cameras: Callable[[], list[rpicam.LibcameraCamera]]) -> CheckResult:
+    """Cameras libcamera sees (the Pi camera module), from `rpicam-hello --list-cameras`."""
+    name = "libcamera camera"
+    try:
+        cams = list_cameras()
+    except MissingToolError:
+        return CheckResult(name, WARN, "rpicam-apps not installed (needed for the Pi camera module only)",
+                           "sudo apt install rpicam-apps")
+    if not cams:
+        return CheckResult(name, WARN, "rpicam-hello --list-cameras lists no camera",
+                           "check the ribbon cable and camera_auto_detect=1 in /boot/firmware/config.txt, reboot")
+    text = "; ".join(f"rpicam:{c.index} {c.sensor} {c.width}x{c.height}" for c in cams)
+    return CheckResult(name, PASS, f"{text} (use --source rpicam:N)")
 
 
 def check_nginx(which: Which, rtmp_module: Path = Path(RTMP_MODULE)) -> CheckResult:
@@ -200,6 +217,32 @@ def check_hotspot(host: Host, state_dir: str, run: Runner) -> CheckResult:
     return CheckResult("hotspot", PASS, detail)
 
 
+AudioCheck = Callable[[str, AudioConfig], float | None]
+
+
+def _check_audio_device(ffmpeg: str, audio: AudioConfig) -> float | None:
+    from camstream.audio import check_device
+
+    return check_device(ffmpeg, audio, seconds=1.0)
+
+
+def check_audio(ffmpeg: str | None, audio: AudioConfig | None, capture: AudioCheck = _check_audio_device) -> CheckResult:
+    """The configured microphone answers a one-second real capture; its level tells whether it hears anything."""
+    if audio is None or not audio.is_device:
+        what = "off (--audio none)" if audio is None or not audio.enabled else f"{audio.input}: no device to check"
+        return CheckResult("audio", PASS, what)
+    if ffmpeg is None:
+        return CheckResult("audio", FAIL, f"{audio.input}: cannot check without ffmpeg", "install ffmpeg first")
+    try:
+        level = capture(ffmpeg, audio)
+    except CamstreamError as exc:
+        return CheckResult("audio", FAIL, str(exc).split(": check")[0], "pick a device from `camstream devices`")
+    if level is None or level <= -90:
+        return CheckResult("audio", WARN, f"{audio.input}: captures, but only silence",
+                           "check the microphone is plugged in and not muted (alsamixer / pavucontrol)")
+    return CheckResult("audio", PASS, f"{audio.input}: captures, mean level {level:.1f} dBFS")
+
+
 @dataclass(frozen=True)
 class DoctorInputs:
     """Settings the checks depend on (from the camstream config)."""
@@ -209,20 +252,33 @@ class DoctorInputs:
     rtsp_port: int = 8554
     rtmp_port: int = 1935
     hotspot_state_dir: str = hotspot.STATE_DIR
+    # The run's video settings and resolved knobs: the trial encodes use exactly the run's encoder argv.
+    video: VideoConfig | None = None
+    knobs: encoders.Knobs | None = None
+    audio: AudioConfig | None = None
 
 
 def run_all(inputs: DoctorInputs, host: Host, which: Which = proc.which, run: Runner = hotspot.run_tool,
-            list_devices: Callable[[], list[devices_mod.Device]] = devices_mod.list_devices) -> list[CheckResult]:
+            list_devices: Callable[[], list[devices_mod.Device]] = devices_mod.list_devices,
+            list_cameras: Callable[[], list[rpicam.LibcameraCamera]] = rpicam.list_cameras) -> list[CheckResult]:
     """Every check, in the order the table shows them."""
     ffmpeg = check_ffmpeg(inputs.ffmpeg, which, run)
     ffmpeg_path = _find(which, inputs.ffmpeg) if ffmpeg.status == PASS else None
     enabled, active = service_state(run)
+    trial = functools.partial(encoders.retrial, video=inputs.video, knobs=inputs.knobs)
+    camera = check_cameras(list_devices)
+    libcamera = check_libcamera(list_cameras)
+    if camera.status == FAIL and libcamera.status == PASS:
+        # No USB camera, but the Pi camera module is there: nothing is wrong.
+        camera = CheckResult(camera.name, WARN, camera.detail, "the Pi camera module works with --source rpicam")
     return [
         ffmpeg,
-        check_encoder(ffmpeg_path, "libx264", required=True),
-        check_encoder(ffmpeg_path, "h264_v4l2m2m", required=False),
+        check_encoder(ffmpeg_path, "libx264", required=True, trial=trial),
+        check_encoder(ffmpeg_path, "h264_v4l2m2m", required=False, trial=trial),
         check_ffprobe(which),
-        check_cameras(list_devices),
+        camera,
+        check_audio(ffmpeg_path, inputs.audio),
+        libcamera,
         check_nginx(which),
         check_gst_rtsp(),
         check_mediamtx(which),

@@ -59,8 +59,12 @@ class Knobs:
 def web_view_enabled(cfg: Config) -> bool:
     """Whether the browser view (WebRTC) is on: the one place profile=auto learns it.
 
-    Reads cfg.web.enabled once the web view's settings exist (issue 13); until then there is no web view.
+    Reads the web view's settings once they exist (issue 13): `cfg.web_view` (web.enabled and a live output on)
+    where the config has it, else `cfg.web.enabled`; until then there is no web view.
     """
+    view = getattr(cfg, "web_view", None)
+    if isinstance(view, bool):
+        return view
     web = getattr(cfg, "web", None)
     return bool(getattr(web, "enabled", False))
 
@@ -282,8 +286,10 @@ def _cache_key(path: str) -> str:
     return f"{path}|{version}"
 
 
-def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = None) -> Capabilities:
-    """Probe FFmpeg once: version, encoders, and a cached trial-encode verdict for hardware encoders."""
+def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = None,
+           video: VideoConfig | None = None, knobs: Knobs | None = None) -> Capabilities:
+    """Probe FFmpeg once: version, encoders, and a cached trial-encode verdict (with the run's encoder argv
+    when `video`/`knobs` are given) for each encoder encoder=auto may pick."""
     path = proc.which("ffmpeg", ffmpeg)
     key = _cache_key(path)
     encoders = _parse_encoders(proc.run([path, "-hide_banner", "-encoders"]).stdout)
@@ -291,7 +297,7 @@ def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = N
     working = {} if refresh else dict(_load_cache(cache).get(key, {}))
     for name in AUTO_ORDER:
         if name in encoders and name not in working:
-            ok, why = trial_encode(path, name)
+            ok, why = trial_encode(path, name, video=video, knobs=knobs)
             working[name] = ok
             log.debug("trial encode %s: %s", name, "ok" if ok else why)
     _store(cache, key, working)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from camstream import audio as audio_mod
 from camstream.config import Config
 from camstream.encoders import PRESETS, Knobs, resolve, web_view_enabled
 from camstream.outputs.base import EncodedSink, FrameSink, Sink
@@ -84,13 +85,16 @@ def build_argv(
     sinks: Sequence[Sink],
     stamp: str | None = None,
     knobs: Knobs | None = None,
+    audio_fifo: str = "",
 ) -> list[str]:
-    """The whole FFmpeg command: capture once, encode H.264 once, tee it to every encoded sink.
+    """The whole FFmpeg command: capture once, encode H.264 (and AAC) once, tee it to every encoded sink.
 
     `knobs` are the resolved preset/profile/GOP (encoders.resolve); without them, `auto` resolves for
-    REFERENCE_CORES cores.
+    REFERENCE_CORES cores. `audio_fifo` is the named pipe a microphone's feeder writes (camstream/audio.py).
     """
     encoded = [s for s in sinks if isinstance(s, EncodedSink)]
+    # Sound only goes where encoded sinks are; snapshots never take it.
+    akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC) if encoded else audio_mod.AudioKind.NONE
     frames = [s for s in sinks if isinstance(s, FrameSink)]
     copy = passthrough(source, cfg.video)
     preset = PRESETS[encoder]
@@ -107,6 +111,7 @@ def build_argv(
         # (FFmpeg codecs manual, decoder option skip_frame "nokey": discard all frames excluding keyframes).
         argv += ["-skip_frame", "nokey"]
     argv.extend(input_args(source, cfg.video))
+    argv.extend(audio_mod.input_args(cfg.audio, akind, audio_fifo))
 
     pre = prefilters(cfg, source, stamp)
     live_filter = None if (not encoded or copy) else preset.pix_fmt_filter
@@ -125,7 +130,8 @@ def build_argv(
             # MP4 and FLV need SPS/PPS as extradata; tee cannot detect that, so ask for it explicitly
             # (FFmpeg formats manual, "tee": "the main example is the global_header flag").
             argv += ["-flags", "+global_header"]
-        argv += ["-an", "-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
+        argv += audio_mod.output_args(cfg.audio, akind) or ["-an"]
+        argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
 
     for i, sink in enumerate(frames):
         argv += ["-map", f"[frames{i}]", *sink.args]

@@ -270,11 +270,14 @@ class Child:
         tail_lines: int = 50,
         stdin_fd: int | None = None,
         stdout_fd: int | None = None,
+        raw_stdout: bool = False,
     ) -> None:
         self.name = name
         # Pipe ends for a producer -> consumer pair (see start_piped); None = stdin closed / stdout as below.
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
+        # raw_stdout: stdout is a binary pipe the owner reads itself (e.g. PCM from an audio device).
+        self.raw_stdout = raw_stdout
         self.argv = list(argv)
         self.env = env
         self.cwd = cwd
@@ -298,7 +301,7 @@ class Child:
         log.debug("start %s: %s", self.name, quote(self.argv))
         full_env = None if self.env is None else {**os.environ, **self.env}
         try:
-            stdout: int = subprocess.PIPE if self._on_stdout_line else subprocess.DEVNULL
+            stdout: int = subprocess.PIPE if (self._on_stdout_line or self.raw_stdout) else subprocess.DEVNULL
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL if self.stdin_fd is None else self.stdin_fd,

@@ -118,7 +118,7 @@ def parse_list_cameras(text: str) -> list[LibcameraCamera]:
         elif (m := _MODE.match(line)) and cameras:
             fmt = m.group(1) or fmt
             cameras[-1].modes.append(SensorMode(fmt, int(m.group(2)), int(m.group(3)), float(m.group(4)),
-                                                (m.group(5) or "").strip()))
+                                                (m.group(5) or "").removesuffix(" crop").strip()))
     return cameras
 
 

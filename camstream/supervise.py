@@ -145,6 +145,8 @@ class Pipeline:
     source_argv: list[str] | None = None
     # While the camera process reported no camera: True once the camera is listed again (e.g. replugged).
     camera_probe: Callable[[], bool] | None = None
+    # Sound: a callable giving the audio state for status/metrics (the feeder's, or a fixed one), or None.
+    audio_status: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -170,6 +172,8 @@ class Status:
     last_chunk: str | None = None
     last_snapshot: str | None = None
     urls: list[str] = field(default_factory=list)
+    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
+    audio: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -510,6 +514,8 @@ class Supervisor:
             s.last_chunk = str(self.p.chunks.last.path)
         if self.p.snapshots and self.p.snapshots.last:
             s.last_snapshot = str(self.p.snapshots.last)
+        if self.p.audio_status is not None:
+            s.audio = asdict(self.p.audio_status())
         if self.on_status:
             self.on_status(s)
         self._write_status(s)

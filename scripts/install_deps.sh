@@ -15,6 +15,7 @@ PACKAGES=(
   v4l-utils                    # camstream devices
   dnsmasq-base systemd         # validators for rendered hotspot / service files
   gstreamer1.0-nice            # ICE for webrtcbin (browser live view over WebRTC/WHEP)
+  gir1.2-gst-plugins-bad-1.0   # GstWebRTC/GstSdp bindings: camstream.web.media drives webrtcbin from Python
   gstreamer1.0-plugins-ugly    # x264enc: the bench's seed-design case and GStreamer test sources
   alsa-utils                   # arecord -l for `camstream devices` (audio capture devices)
   iproute2                     # ip netns / tc for the fault and offline-LAN tests

@@ -52,3 +52,4 @@ def no_leaked_processes() -> Iterator[None]:
             pass
     assert not names, f"processes left behind by the suite: {names}"
 
+pytest_plugins = ["pulse"]

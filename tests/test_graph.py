@@ -163,3 +163,73 @@ def test_tee_escaping_survives_real_ffmpeg(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (odd / "c000.mp4").is_file()
     assert (odd / "l|x.csv").read_text().startswith("c000.mp4,")
+
+
+# -- sound (issue 14): one AAC encode in the same FFmpeg, fed to every tee slave ------------------------------
+
+FIFO = "/run/cam/audio.pcm"
+TEE_HEAD = ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
+AFILTER = "aresample=async=1000:min_hard_comp=0.1:first_pts=0,aformat=sample_rates=48000:channel_layouts="
+AAC_MONO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "1"]
+AAC_STEREO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
+TONE_IN = ["-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000"]
+FIFO_IN = ["-f", "s16le", "-sample_rate", "48000", "-channels", "1", "-use_wallclock_as_timestamps", "1",
+           "-thread_queue_size", "1024", "-i", FIFO]
+FILE = Source(SourceKind.FILE, "/media/clip.mp4")
+FILE_IN = ["-re", "-stream_loop", "-1", "-i", "/media/clip.mp4"]
+NO_SNAPS = {"snapshots.enabled": False}
+
+AUDIO_CASES = [
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "source", "rtmp.enabled": True}, TESTSRC,
+        [*HEAD, *TESTSRC_IN, *TONE_IN, "-filter_complex", f"[0:v]{CLOCK},format=yuv420p[live]",
+         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, "-flags", "+global_header",
+         "-map", "1:a:0", "-filter:a", AFILTER + "stereo", *AAC_STEREO, *TEE_HEAD,
+         "|".join([RECORD_SLAVE, RTMP_SLAVE, RTSP_INGEST_SLAVE])],
+        id="testsrc-tone-record-rtmp-rtsp",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "source", "audio.channels": "1", "record.enabled": False,
+         "srt.enabled": True, "srt.url": "srt://10.9.9.9:9000"}, FILE,
+        [*HEAD, *FILE_IN, "-filter_complex", "[0:v]null,format=yuv420p[live]",
+         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "0:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD,
+         "|".join([RTSP_INGEST_SLAVE, SRT_SLAVE])],
+        id="file-own-track-rtsp-srt",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "pulse:mic.monitor"}, V4L2,
+        [*HEAD, *V4L2_IN, *FIFO_IN, "-filter_complex", "[0:v]null,format=yuv420p[live]",
+         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, "-flags", "+global_header",
+         "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD,
+         "|".join([RECORD_SLAVE, RTSP_INGEST_SLAVE])],
+        id="v4l2-pulse-record-rtsp",
+    ),
+    pytest.param(
+        {"audio.input": "hw:1,0", "record.enabled": False, "rtsp.enabled": False, "rtmp.enabled": True}, V4L2,
+        [*HEAD, *V4L2_IN, *FIFO_IN,
+         "-filter_complex", f"[0:v]null,split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]",
+         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD, RTMP_SLAVE, *SNAPSHOT_OUT],
+        id="v4l2-alsa-rtmp-snapshots-without-sound",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "plughw:CARD=Device,DEV=0", "record.enabled": False,
+         "video.input_format": "h264"}, V4L2,
+        [*HEAD, *V4L2_IN[:5], "h264", *V4L2_IN[6:], *FIFO_IN,
+         "-map", "0:v", "-c:v", "copy", "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD,
+         RTSP_INGEST_SLAVE],
+        id="v4l2-h264-passthrough-alsa",
+    ),
+    pytest.param(
+        {"audio.input": "source", "rtsp.enabled": False, "record.enabled": False}, TESTSRC,
+        [*HEAD, *TESTSRC_IN, "-filter_complex", f"[0:v]{CLOCK},{SNAP_FILTER}[frames0]", *SNAPSHOT_OUT],
+        id="snapshots-only-take-no-sound",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flags", "source", "expected"), AUDIO_CASES)
+def test_build_argv_with_audio(flags: dict[str, object], source: Source, expected: list[str]) -> None:
+    cfg = make_cfg(**flags)  # type: ignore[arg-type]
+    assert build_argv(cfg, source, "libx264", sinks_for(cfg), audio_fifo=FIFO) == expected

@@ -279,6 +279,8 @@ def test_networkmanager_setup_and_teardown_restore_previous_connection(machine: 
     assert machine.files() == ["/var/lib/camstream/hotspot/state.json"]
     state = json.loads(machine.read("/var/lib/camstream/hotspot/state.json"))
     assert state["backend"] == "networkmanager" and state["previous"]["nm_connection"] == "Home:Net"
+    assert result.stdout.endswith("hotspot 'camstream' is up (networkmanager); viewers join it and open:\n"
+                                  "  rtsp://10.42.0.1:8554/live\n")
     assert "correct-horse" not in machine.read("/var/lib/camstream/hotspot/state.json")
 
     # status reads the state and NetworkManager's lease file
@@ -454,6 +456,9 @@ def test_dry_run_needs_no_root_prints_files_and_commands_in_order(machine: Machi
         + "# end of /etc/systemd/system/camstream-dnsmasq.service\n"
         + "$ systemctl daemon-reload\n"
         + "$ systemctl enable --now camstream-hostapd.service camstream-dnsmasq.service\n"
+        # What the user wants next: the URL a viewer on the hotspot opens (default settings: RTSP only).
+        + "hotspot 'camstream' would be up (hostapd); viewers would join it and open:\n"
+        + "  rtsp://192.168.50.1:8554/live\n"
     )
     # Only read-only probes ran; nothing was written.
     assert s.calls() == PROBE_CALLS
@@ -496,3 +501,23 @@ def test_force_accepts_an_interface_that_hides_its_wireless_nature(machine: Mach
     assert result.returncode == 0, result.stderr
     assert "interface=eth0\n" in result.stdout
     assert machine.files() == []
+
+
+def test_setup_prints_the_urls_of_the_installed_service_config(machine: Machine) -> None:
+    # The URLs follow /etc/camstream/camstream.yaml (what camstream.service runs with): ports, path, RTMP key.
+    config = machine.root / "etc/camstream/camstream.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("rtsp:\n  port: 8555\n  path: cams/front\nrtmp:\n  enabled: true\n  stream_key: pi\n")
+    s = machine.standins
+    s.respond(NM_DEVICES, "wlan0:wifi:unmanaged:\n")
+    s.respond(IP_SHOW, "[]")
+    _services(machine, hostapd_on=False)
+    result = machine.camstream(*GOOD, "--address", "192.168.77.1/24", "--dry-run", euid=1000)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("hotspot 'camstream' would be up (hostapd); viewers would join it and open:\n"
+                                  "  rtsp://192.168.77.1:8555/cams/front\n  rtmp://192.168.77.1:1935/live/pi\n")
+    config.write_text("video:\n  fps: fast\n")
+    result = machine.camstream(*GOOD, "--dry-run", euid=1000)
+    assert result.returncode == 0
+    assert f"note: {config}:2: video.fps=fast: expected a whole number 1-240; the URLs below assume the default " \
+           "settings\n" in result.stderr

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from _standins import StandIns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,44 +24,44 @@ def _camstream_shim(tmp_path: Path) -> str:
 def test_service_wrapper_maps_seed_variables(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("paths:\n  ssd_path: /mnt/ssd/cam\n")
+    (tmp_path / "root").mkdir()  # the service config is read and written below this root, never the real /etc
     env = {**os.environ, "CAMSTREAM": _camstream_shim(tmp_path), "PYTHONPATH": str(ROOT), "DEVICE": "/dev/video2",
+           "CAMSTREAM_HOST_ROOT": str(tmp_path / "root"),
            "WIDTH": "1920", "HEIGHT": "1080", "FPS": "25", "BITRATE": "3M", "SERVER_URL": "rtmp://localhost:1935/live",
            "STREAM_KEY": "cam", "INPUT_FORMAT": "mjpeg", "ENCODER": "h264_v4l2m2m"}
     result = subprocess.run(["bash", str(ROOT / "scripts/install_streamer_service.sh"), "--user", "daemon",
                              "--config", str(config), "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     env_lines = [line for line in result.stdout.splitlines() if line.startswith("Environment=")]
-    assert env_lines == [
-        "Environment=PYTHONUNBUFFERED=1",
-        'Environment="CAMSTREAM_SOURCE=/dev/video2"',
-        'Environment="CAMSTREAM_VIDEO_WIDTH=1920"',
-        'Environment="CAMSTREAM_VIDEO_HEIGHT=1080"',
-        'Environment="CAMSTREAM_VIDEO_FPS=25"',
-        'Environment="CAMSTREAM_VIDEO_BITRATE=3M"',
-        'Environment="CAMSTREAM_RTMP_SERVER=rtmp://localhost:1935/live"',
-        'Environment="CAMSTREAM_RTMP_STREAM_KEY=cam"',
-        'Environment="CAMSTREAM_RTMP_ENABLED=true"',
-        'Environment="CAMSTREAM_VIDEO_INPUT_FORMAT=mjpeg"',
-        'Environment="CAMSTREAM_VIDEO_ENCODER=h264_v4l2m2m"',
-        'Environment="CAMSTREAM_PATHS_SSD_PATH=/mnt/ssd/cam"',
-        'Environment="CAMSTREAM_PATHS_STATE_DIR=/var/lib/camstream"',
-    ]
+    assert env_lines == ["Environment=PYTHONUNBUFFERED=1"]
+    # The seed's settings land in the service's own config file, which the unit runs with.
+    start = result.stdout.index("# write /etc/camstream/camstream.yaml (mode 0640)\n")
+    written = yaml.safe_load(result.stdout[start:result.stdout.index("# end of /etc/camstream/camstream.yaml")])
+    assert written == {
+        "source": "/dev/video2",
+        "video": {"width": 1920, "height": 1080, "fps": 25, "bitrate": "3M", "encoder": "h264_v4l2m2m",
+                  "input_format": "mjpeg"},
+        "rtmp": {"enabled": True, "server": "rtmp://localhost:1935/live", "stream_key": "cam"},
+        "paths": {"ssd_path": "/mnt/ssd/cam", "state_dir": "/var/lib/camstream"},
+    }
+    assert " run --config /etc/camstream/camstream.yaml\n" in result.stdout
     assert "After=network-online.target nginx.service" in result.stdout
 
 
 def test_service_wrapper_reports_bad_seed_value(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("paths:\n  ssd_path: /mnt/ssd/cam\n")
-    env = {**os.environ, "CAMSTREAM": _camstream_shim(tmp_path), "PYTHONPATH": str(ROOT), "FPS": "fast"}
+    env = {**os.environ, "CAMSTREAM": _camstream_shim(tmp_path), "PYTHONPATH": str(ROOT), "FPS": "fast",
+           "CAMSTREAM_HOST_ROOT": str(tmp_path)}
     result = subprocess.run(["bash", str(ROOT / "scripts/install_streamer_service.sh"), "--user", "daemon",
                              "--config", str(config), "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: CAMSTREAM_VIDEO_FPS=fast: ")
+    assert result.stderr == "error: --fps fast: expected a whole number 1-240\n"
 
 
 def test_hotspot_wrapper_dry_run_and_validation(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    (root / "sys/class/net/wlan0").mkdir(parents=True)
+    (root / "sys/class/net/wlan0/phy80211").mkdir(parents=True)  # cfg80211 marks it as Wi-Fi
     standins = StandIns(tmp_path, ("nmcli", "systemctl", "ip", "hostapd", "dnsmasq"))
     standins.respond("nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device", "wlan0:wifi:unmanaged:\n")
     env = {**os.environ, **standins.env(), "CAMSTREAM": _camstream_shim(tmp_path), "PYTHONPATH": str(ROOT),

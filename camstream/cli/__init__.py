@@ -1,72 +1,27 @@
-"""Typer CLI: the only package that imports typer or rich; it translates arguments and errors, nothing more."""
+"""The `camstream` command: the only package that imports typer or rich; it translates arguments and errors.
+
+This module itself stays lean: `main()` answers what scripts and health checks call often without importing
+Typer (see camstream/cli/_fast.py), and hands everything else to the Typer app in camstream/cli/_app.py.
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
-
-import typer
-
-from camstream import __version__
-from camstream.errors import CamstreamError
-
-app = typer.Typer(
-    name="camstream",
-    help="One camera in, a clean live stream and a safe local recording out.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from typing import Any
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"camstream {__version__}")
-        raise typer.Exit()
+def __getattr__(name: str) -> Any:
+    # `from camstream.cli import app` keeps working; Typer is imported only when somebody asks for the app.
+    if name == "app":
+        from camstream.cli._app import app
+
+        return app
+    raise AttributeError(name)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-) -> None:
-    """camstream: live RTSP/RTMP/SRT plus MP4 chunks and JPEG snapshots from one camera."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: fast paths first, then the Typer app; `error: ...` and an exit code on failure."""
+    args = sys.argv[1:] if argv is None else argv
+    from camstream.cli._app import run_app
 
-
-def _register_all() -> None:
-    # Each camstream/cli/<name>.py that defines register(app) adds its commands; no central list to edit.
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
-
-
-_register_all()
-
-
-def main() -> None:
-    """Console entry point: run the app, turning CamstreamError into `error: ...` and its exit code."""
-    try:
-        # Non-standalone mode returns a command's exit code instead of exiting, so CamstreamError reaches us.
-        result = app(standalone_mode=False)
-    except CamstreamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)
+    sys.exit(run_app(args))

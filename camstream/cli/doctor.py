@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -9,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from camstream import doctor
+from camstream import doctor, encoders
 from camstream.config import load_config
 from camstream.install import hotspot
 from camstream.install.plan import Host
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
         """Check ffmpeg and encoders (real trial encode), cameras, servers, ports, disk, service and hotspot."""
         cfg = load_config(Path(config) if config else None)
         inputs = doctor.DoctorInputs(ffmpeg=cfg.ffmpeg.path, ssd_path=cfg.paths.ssd_path, rtsp_port=cfg.rtsp.port,
-                                     rtmp_port=cfg.rtmp.port, hotspot_state_dir=state_dir)
+                                     rtmp_port=cfg.rtmp.port, hotspot_state_dir=state_dir, video=cfg.video, audio=cfg.audio,
+                                     knobs=encoders.resolve(cfg.video, os.cpu_count() or 1,
+                                                            encoders.web_view_enabled(cfg)))
         host = Host.from_env()
         results = doctor.run_all(inputs, host, list_devices=lambda: doctor.devices_mod.list_devices(host.path("/dev")))
         render(results, Console(width=160))

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from camstream.install import hotspot
+from camstream.install import hotspot, viewers
 from camstream.install.plan import Host, apply, describe, require_root
 
 
@@ -53,17 +53,27 @@ def register(app: typer.Typer) -> None:
         hotspot.validate(spec, host, force=force)
         if not dry_run:
             require_root(host, "camstream hotspot setup")
-        steps, notes = hotspot.plan_setup(spec, host, state_dir, hotspot.probe(interface))
+        found = hotspot.probe(interface)
+        steps, notes = hotspot.plan_setup(spec, host, state_dir, found)
         if dry_run:
             typer.echo(describe(steps), nl=False)
         else:
             apply(steps, host, on_step=typer.echo)
         for note in notes:
             typer.echo(note, err=True)
-        if not dry_run:
+        if dry_run:
+            chosen = hotspot.choose_backend(spec, found)
+            cidr = hotspot.resolve_address(spec, chosen)
+            typer.echo(f"hotspot {ssid!r} would be up ({chosen}); viewers would join it and open:")
+        else:
             state = hotspot.read_state(host, state_dir) or {}
-            ip = ipaddress.ip_interface(state.get("address", "0.0.0.0/32")).ip
-            typer.echo(f"hotspot {ssid!r} is up ({state.get('backend')}); viewers join it and open rtsp://{ip}:8554/live")
+            cidr = str(state.get("address", "0.0.0.0/32"))
+            typer.echo(f"hotspot {ssid!r} is up ({state.get('backend')}); viewers join it and open:")
+        cfg, config_note = viewers.installed_config(host)
+        if config_note:
+            typer.echo(config_note, err=True)
+        for url in viewers.viewer_urls(cfg, [str(ipaddress.ip_interface(cidr).ip)]):
+            typer.echo(f"  {url}")
 
     @group.command("teardown")
     def teardown(

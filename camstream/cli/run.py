@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -17,7 +20,7 @@ from rich.table import Table
 from camstream import proc
 from camstream.app import check_writable, make_plan, prepare_dirs
 from camstream.cli._logging import setup_logging
-from camstream.config import Config, load_config, resolution
+from camstream.config import SETTINGS, Config, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
 from camstream.instance import Instance, claim
 from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
@@ -53,6 +56,10 @@ FLAG_KEYS: dict[str, str] = {
     "min_free": "record.min_free",
     "snapshot_interval": "snapshots.interval",
     "stall_seconds": "watchdog.stall_seconds",
+    "audio": "audio.input",
+    "audio_rate": "audio.rate",
+    "audio_channels": "audio.channels",
+    "audio_bitrate": "audio.bitrate",
 }
 SWITCH_KEYS: dict[str, str] = {
     "rtsp": "rtsp.enabled",
@@ -63,6 +70,149 @@ SWITCH_KEYS: dict[str, str] = {
     "hflip": "rpicam.hflip",
     "vflip": "rpicam.vflip",
 }
+
+
+# Help panels (`camstream run --help`); the seed's flags end in "(seed)".
+SOURCE, ENCODING, LIVE, RECORDING, RETENTION, WATCHDOG, LOGGING, RUNNING = (
+    "Source", "Encoding", "Live outputs", "Recording", "Retention", "Watchdog", "Logging", "Run")
+SEED = " (seed)"
+SEED_EPILOG = ("(seed) marks the flags of the original streamer scripts, kept working. Sizes: 500MB, 20GB, 1TB, "
+               "1.5GiB. Durations: 90s, 30m, 12h, 7d, 2w or plain seconds. Settings also come from the YAML file "
+               "and CAMSTREAM_<SECTION>_<NAME> variables; `camstream config show` tells which one won.")
+
+
+def _default(key: str) -> str:
+    value = SETTINGS[key].default
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return " Default: on." if value else " Default: off."
+    if isinstance(value, Path) and value.is_relative_to(Path.home()):
+        value = "~/" + str(value.relative_to(Path.home()))
+    return f" Default: {value}."
+
+
+def _opt(metavar: str, panel: str, help: str, key: str | None = None, *, seed: bool = False) -> Any:
+    """A text option (checked by the config parsers, so every source gives the same error) with a typed metavar."""
+    return Annotated[Optional[str], typer.Option(  # noqa: UP007 - typer evaluates this at runtime
+        metavar=metavar, rich_help_panel=panel, show_default=False,
+        help=help + (_default(key) if key else "") + (SEED if seed else ""))]
+
+
+def _switch(name: str, panel: str, help: str, key: str) -> Any:
+    """An on/off option; None when not given, so the YAML/env value stands."""
+    return Annotated[Optional[bool], typer.Option(  # noqa: UP007
+        f"--{name}/--no-{name}", metavar="", rich_help_panel=panel, show_default=False, help=help + _default(key))]
+
+
+# Every option that maps to a config setting, shared by `run` and `install-service` (which writes them into
+# /etc/camstream/camstream.yaml). Numeric, size and duration options stay text so the config parsers check them
+# and the error names the accepted forms; the metavar says what is expected.
+RUN_OPTIONS: dict[str, Any] = {
+    "device": _opt("DEVICE", SOURCE, "V4L2 camera, e.g. /dev/video0 (same as --source).", seed=True),
+    "source": _opt("SOURCE", SOURCE, "V4L2 device, rpicam[:N] (Pi camera module), testsrc, a file path (looped) "
+                   "or an FFmpeg URL.", "source"),
+    "resolution": _opt("WxH", SOURCE, "WIDTHxHEIGHT, even numbers 16-7680, e.g. 1280x720. Default: 1280x720.",
+                       seed=True),
+    "input_format": _opt("FORMAT", SOURCE, "Pixel format asked of the camera: auto, mjpeg, yuyv422 or h264 "
+                         "(passes the camera's H.264 through).", "video.input_format", seed=True),
+    "fps": _opt("INTEGER", ENCODING, "Frames per second, 1-240.", "video.fps",
+                seed=True),
+    "bitrate": _opt("BITRATE", ENCODING, "Bits per second: 2000000, 2M or 2000k (16k-100M).", "video.bitrate",
+                    seed=True),
+    "encoder": _opt("ENCODER", ENCODING, "H.264 encoder: auto, libx264, h264_v4l2m2m, h264_vaapi or h264_nvenc; "
+                    "auto tries the hardware one with a real trial encode.", "video.encoder",
+                    seed=True),
+    "preset": _opt("PRESET", ENCODING, "libx264 preset: auto, ultrafast ... veryslow; auto picks from CPU cores x "
+                   "pixel rate.", "video.preset"),
+    "profile": _opt("PROFILE", ENCODING, "H.264 profile: auto, baseline, main or high.", "video.profile"),
+    "gop": _opt("SECONDS", ENCODING, "Seconds between keyframes, 0.1-60.", "video.gop"),
+    "rpicam_mode": _opt("MODE", SOURCE, "Pi camera: auto, yuv (camstream encodes) or h264 (rpicam-vid encodes).",
+                        "rpicam.mode"),
+    "rotation": _opt("[0|180]", SOURCE, "Pi camera rotation in degrees.", "rpicam.rotation"),
+    "hflip": _switch("hflip", SOURCE, "Pi camera: mirror left-right.", "rpicam.hflip"),
+    "vflip": _switch("vflip", SOURCE, "Pi camera: flip upside down.", "rpicam.vflip"),
+    "clock": _switch("clock", ENCODING, "Stamp frames with the wall clock (for latency probes).", "video.clock"),
+    "audio": _opt("SPEC", ENCODING, "Sound: none, source (the file's own track; a tone for testsrc), "
+                  "pulse:NAME, or an ALSA device (default, hw:1,0); see `camstream devices`.", "audio.input"),
+    "audio_rate": _opt("HZ", ENCODING, "Audio sample rate.", "audio.rate"),
+    "audio_channels": _opt("auto|1-8", ENCODING, "Audio channels; auto = 1 for a microphone.", "audio.channels"),
+    "audio_bitrate": _opt("BITRATE", ENCODING, "AAC bitrate, e.g. 96k.", "audio.bitrate"),
+    "rtsp": _switch("rtsp", LIVE, "Live RTSP: rtsp://<host>:8554/live.", "rtsp.enabled"),
+    "rtsp_server": _opt("SERVER", LIVE, "RTSP server: auto, builtin, mediamtx or external; auto = mediamtx "
+                        "when found, else builtin.", "rtsp.server"),
+    "rtsp_port": _opt("PORT", LIVE, "RTSP port, 1-65535.", "rtsp.port"),
+    "rtsp_path": _opt("PATH", LIVE, "RTSP path, e.g. live or cams/front.", "rtsp.path"),
+    "rtsp_url": _opt("URL", LIVE, "Publish to this external RTSP server, e.g. rtsp://10.0.0.2:8554/cam."),
+    "rtmp": _switch("rtmp", LIVE, "Live RTMP (camstream's own nginx-rtmp unless --server).", "rtmp.enabled"),
+    "server": _opt("URL", LIVE, "RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on).", "rtmp.server",
+                   seed=True),
+    "stream_key": _opt("KEY", LIVE, "RTMP stream key (letters, digits, . _ -).", "rtmp.stream_key", seed=True),
+    "rtmp_port": _opt("PORT", LIVE, "Managed nginx-rtmp port, 1-65535.", "rtmp.port"),
+    "rtmp_stat_port": _opt("PORT", LIVE, "Managed nginx-rtmp /stat port on localhost.", "rtmp.stat_port"),
+    "srt_url": _opt("URL", LIVE, "Publish MPEG-TS over SRT, e.g. srt://10.0.0.2:9000?mode=caller."),
+    "record": _switch("record", RECORDING, "MP4 chunks in <ssd-path>/video.", "record.enabled"),
+    "snapshots": _switch("snapshots", RECORDING, "JPEG snapshots in <ssd-path>/images.", "snapshots.enabled"),
+    "ssd_path": _opt("DIR", RECORDING, "Recording root (the seed's SSD_PATH).", "paths.ssd_path"),
+    "latest_dir": _opt("DIR", RECORDING, "Where latest_video.mp4 / latest_image.jpg go. Default: "
+                       "<ssd-path>/drone_temp."),
+    "segment_seconds": _opt("SECONDS", RECORDING, "Chunk length, 1-3600 (decimals allowed).",
+                            "record.segment_seconds"),
+    "snapshot_interval": _opt("SECONDS", RECORDING, "Seconds between snapshots, 1-86400.", "snapshots.interval"),
+    "max_age": _opt("DURATION", RETENTION, "Delete recordings older than this: 90s, 30m, 12h, 7d, 2w. "
+                    "Default: keep."),
+    "max_size": _opt("SIZE", RETENTION, "Keep recordings under this total: 500MB, 20GB, 1TB. Default: no cap."),
+    "min_free": _opt("SIZE|PERCENT", RETENTION, "Always leave this free on the disk: 1GB or 5%; 0 = off.",
+                     "record.min_free"),
+    "stall_seconds": _opt("SECONDS", WATCHDOG, "Restart FFmpeg when no frame arrives for this long, 1-600.",
+                          "watchdog.stall_seconds"),
+    "state_dir": _opt("DIR", RUNNING, "Runtime state (status file, server configs). Default: "
+                      "$XDG_RUNTIME_DIR/camstream."),
+}
+
+def _show_help(ctx: typer.Context, value: bool) -> None:
+    if value:
+        text = ctx.get_help()  # Rich prints the help itself and returns ""
+        if text:
+            typer.echo(text)
+        raise typer.Exit()
+
+
+# --help declared here so it sits in a panel with a blank type column, instead of Typer's own "<bool>" row alone
+# in an "Options" panel.
+HELP_OPTION = Annotated[bool, typer.Option(
+    "--help", metavar="", is_eager=True, expose_value=True, callback=_show_help, rich_help_panel=RUNNING,
+    help="Show this message and exit.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_run_options(options: Mapping[str, Any]) -> Callable[[F], F]:
+    """Add `options` (name -> annotated typer option) to a command; it receives them through **kwargs.
+
+    One declaration serves `run` and `install-service`, so a new run flag reaches the service installer too.
+    """
+
+    def decorate(func: F) -> F:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+                 for name, annotation in options.items()]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        params = [*extra, *own]
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        # Typer reads both the signature and get_type_hints(); give it evaluated annotations, since the strings
+        # of `from __future__ import annotations` would be looked up in this module instead of func's.
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # typer must read the new signature, not the wrapped function's
+        return cast(F, wrapper)
+
+    return decorate
 
 
 def flag_name(name: str) -> str:
@@ -116,6 +266,13 @@ def _status_table(s: Status) -> Table:
         ("viewers", "-" if s.viewers is None else str(s.viewers)), ("disk free", free),
         ("last chunk", os.path.basename(s.last_chunk or "-")), ("last snapshot", os.path.basename(s.last_snapshot or "-")),
     ]
+    if s.audio:
+        a = s.audio
+        level = "-" if a.get("level_dbfs") is None else f"{a['level_dbfs']:.1f} dBFS"
+        text = f"{a.get('input')} {a.get('codec')} {a.get('state')}, {level}"
+        if a.get("last_error"):
+            text += f" (last error: {a['last_error']})"
+        rows.append(("audio", text))
     for url in s.urls:
         rows.append(("url", url))
     for key, value in rows:
@@ -138,56 +295,30 @@ def print_dry_run(plan: Any) -> None:
 def register(app: typer.Typer) -> None:
     """Add `run` and `status`."""
 
-    @app.command()
+    @app.command(epilog=SEED_EPILOG)
+    @with_run_options(RUN_OPTIONS)
     def run(
-        config: Path | None = typer.Option(None, "--config", help="YAML config (default ./camstream.yaml, "
-                                           "/etc/camstream/camstream.yaml)."),
-        device: str | None = typer.Option(None, help="V4L2 camera, e.g. /dev/video0 (same as --source)."),
-        source: str | None = typer.Option(None, help="V4L2 device, rpicam[:N], testsrc, a file path or an FFmpeg URL."),
-        resolution: str | None = typer.Option(None, help="WIDTHxHEIGHT, e.g. 1280x720."),
-        fps: str | None = typer.Option(None, help="Frames per second."),
-        bitrate: str | None = typer.Option(None, help="Bits per second (2000000, 2M, 2000k)."),
-        input_format: str | None = typer.Option(None, help="Camera format: auto, mjpeg, yuyv422, h264."),
-        encoder: str | None = typer.Option(None, help="auto, libx264, h264_v4l2m2m, h264_vaapi, h264_nvenc."),
-        preset: str | None = typer.Option(None, help="libx264 preset: auto, ultrafast ... veryslow."),
-        profile: str | None = typer.Option(None, help="H.264 profile: auto, baseline, main, high."),
-        gop: str | None = typer.Option(None, help="Seconds between keyframes (default 1)."),
-        rpicam_mode: str | None = typer.Option(None, help="Pi camera: auto, yuv (camstream encodes) or h264."),
-        rotation: str | None = typer.Option(None, help="Pi camera rotation: 0 or 180."),
-        hflip: bool | None = typer.Option(None, "--hflip/--no-hflip", help="Pi camera: mirror left-right."),
-        vflip: bool | None = typer.Option(None, "--vflip/--no-vflip", help="Pi camera: flip upside down."),
-        server: str | None = typer.Option(None, help="RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on)."),
-        stream_key: str | None = typer.Option(None, help="RTMP stream key (default cam)."),
-        rtsp: bool | None = typer.Option(None, "--rtsp/--no-rtsp", help="Live RTSP."),
-        rtmp: bool | None = typer.Option(None, "--rtmp/--no-rtmp", help="Live RTMP."),
-        record: bool | None = typer.Option(None, "--record/--no-record", help="MP4 chunks on disk."),
-        snapshots: bool | None = typer.Option(None, "--snapshots/--no-snapshots", help="JPEG snapshots on disk."),
-        clock: bool | None = typer.Option(None, "--clock/--no-clock", help="Stamp frames with the wall clock."),
-        rtsp_server: str | None = typer.Option(None, help="auto, builtin, mediamtx or external."),
-        rtsp_port: str | None = typer.Option(None, help="RTSP port (default 8554)."),
-        rtsp_path: str | None = typer.Option(None, help="RTSP path (default live)."),
-        rtsp_url: str | None = typer.Option(None, help="Publish to this external RTSP URL."),
-        rtmp_port: str | None = typer.Option(None, help="Managed nginx-rtmp port (default 1935)."),
-        rtmp_stat_port: str | None = typer.Option(None, help="Managed nginx-rtmp /stat port on localhost (default 8089)."),
-        srt_url: str | None = typer.Option(None, help="Publish MPEG-TS over SRT to this URL."),
-        ssd_path: str | None = typer.Option(None, help="Recording root (SSD_PATH)."),
-        latest_dir: str | None = typer.Option(None, help="Where latest_* links go (default <ssd>/drone_temp)."),
-        state_dir: str | None = typer.Option(None, help="Runtime state directory."),
-        segment_seconds: str | None = typer.Option(None, help="Chunk length in seconds (default 5.5)."),
-        snapshot_interval: str | None = typer.Option(None, help="Seconds between snapshots (default 1)."),
-        max_age: str | None = typer.Option(None, help="Delete recordings older than this (7d)."),
-        max_size: str | None = typer.Option(None, help="Keep recordings under this size (20GB)."),
-        min_free: str | None = typer.Option(None, help="Always leave this free on disk (1GB or 5%)."),
-        stall_seconds: str | None = typer.Option(None, help="Restart when no frame arrives for this long."),
-        duration: float | None = typer.Option(None, help="Stop cleanly after this many seconds."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the FFmpeg command and files; start nothing."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
-        log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
+        config: Annotated[Optional[Path], typer.Option(  # noqa: UP007 - typer reads the annotation at runtime
+            "--config", metavar="FILE", rich_help_panel=SOURCE,
+            help="YAML config (default ./camstream.yaml, /etc/camstream/camstream.yaml).")] = None,
+        duration: Annotated[Optional[float], typer.Option(  # noqa: UP007
+            metavar="SECONDS", rich_help_panel=RUNNING, help="Stop cleanly after this many seconds.")] = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", metavar="", rich_help_panel=RUNNING,
+            help="Print the FFmpeg command and files; start nothing.")] = False,
+        verbose: Annotated[int, typer.Option(
+            "--verbose", "-v", count=True, metavar="", show_default=False, rich_help_panel=LOGGING,
+            help="More logging (repeat for more).")] = 0,
+        quiet: Annotated[bool, typer.Option(
+            "--quiet", "-q", metavar="", rich_help_panel=LOGGING, help="Warnings and errors only.")] = False,
+        log_json: Annotated[bool, typer.Option(
+            "--log-json", metavar="", rich_help_panel=LOGGING, help="One JSON object per log line.")] = False,
+        show_help: HELP_OPTION = False,
+        **settings_flags: Any,
     ) -> None:
         """Capture, encode once, stream live and record, until stopped."""
-        values = dict(locals())
-        settings = flags_to_settings(values)
+        del show_help  # handled by its callback
+        settings = flags_to_settings(settings_flags)
         cfg = load_config(config, flags=settings)
         setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:

@@ -50,6 +50,8 @@ ELEMENTS = {
     "tsdemux": "gstreamer1.0-plugins-bad",
     "h264parse": "gstreamer1.0-plugins-bad",
     "rtph264pay": "gstreamer1.0-plugins-good",
+    "aacparse": "gstreamer1.0-plugins-good",
+    "rtpmp4gpay": "gstreamer1.0-plugins-good",
 }
 
 
@@ -87,6 +89,7 @@ def server_argv(
     ingest_port: int,
     user: str | None = None,
     status_file: str | None = None,
+    audio: bool = False,
 ) -> list[str]:
     """The command line that runs the server process (pure)."""
     argv = [python, "-m", MODULE, "--address", address, "--port", str(port), "--mount", mount]
@@ -95,6 +98,8 @@ def server_argv(
         argv += ["--user", user]
     if status_file is not None:
         argv += ["--status-file", status_file]
+    if audio:
+        argv += ["--audio"]
     return argv
 
 
@@ -114,6 +119,7 @@ class BuiltinRtspServer:
         password: str | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
+        audio: bool = False,
     ) -> None:
         if not mount.startswith("/") or mount == "/":
             raise ConfigError(f"RTSP mount {mount!r} is not valid: use a path like /live (rtsp.mount)")
@@ -126,6 +132,7 @@ class BuiltinRtspServer:
         self.user = user
         self.password = password
         self.python = python
+        self.audio = audio
         self.status_file = str(Path(state_dir) / STATUS_FILE_NAME) if state_dir is not None else None
         self.child: proc.Child | None = None
         self._ready = threading.Event()
@@ -140,6 +147,7 @@ class BuiltinRtspServer:
             ingest_port=self.ingest_port,
             user=self.user,
             status_file=self.status_file,
+            audio=self.audio,
         )
 
     def env(self) -> dict[str, str]:
@@ -269,6 +277,7 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ingest-port", type=int, required=True, help="local TCP port FFmpeg sends MPEG-TS to")
     parser.add_argument("--user", help=f"require this user; the password is read from ${PASSWORD_ENV}")
     parser.add_argument("--status-file", help="write JSON status here every second")
+    parser.add_argument("--audio", action="store_true", help="the ingest carries AAC too: serve it as a second stream")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     ns = parser.parse_args(args)
     if not ns.mount.startswith("/") or ns.mount == "/":
@@ -296,6 +305,7 @@ def main(args: Sequence[str] | None = None) -> int:
         user=ns.user,
         password=os.environ.get(PASSWORD_ENV) if ns.user is not None else None,
         status_file=ns.status_file,
+        audio=ns.audio,
     )
     return rtsp_gst.serve(settings)
 

@@ -41,7 +41,7 @@ SESSION_CLEANUP_INTERVAL_S = 2
 INGEST_RETRY_S = 1
 
 
-def ingest_description(port: int) -> str:
+def ingest_description(port: int, audio: bool = False) -> str:
     """gst-launch description of the ingest pipeline: MPEG-TS over TCP from FFmpeg, parsed to H.264 access units."""
     # tcpserversrc accepts one client and ends the stream (EOS) when it disconnects; the caller
     # rebuilds the pipeline so the next FFmpeg can connect. config-interval=-1 makes h264parse
@@ -51,15 +51,33 @@ def ingest_description(port: int) -> str:
     # for the end of every AU in the start of the next one and hold each frame for one frame
     # interval (33 ms at 30 fps; measured). capssetter declares the AU alignment that is already
     # there, so h264parse hands each frame on as soon as it arrives.
-    return (
-        f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux ! "
+    video = (
         "capssetter caps=video/x-h264,alignment=au ! "
         "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
         "appsink name=sink sync=false max-buffers=100 drop=true emit-signals=true"
     )
+    if not audio:
+        return f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux ! {video}"
+    # Two sinks on one demuxer need a queue each: a non-live pipeline only reaches PLAYING once every
+    # sink has prerolled, and the demuxer's one streaming thread would block in the first sink's preroll
+    # (GStreamer design docs, "preroll"; seen here as a DESCRIBE that never prepared).
+    return (
+        f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux name=demux "
+        f"demux. ! video/x-h264 ! queue ! {video} "
+        f"demux. ! audio/mpeg ! queue ! {AUDIO_INGEST}"
+    )
 
 
-def media_description() -> str:
+# The AAC branch: ADTS from tsdemux becomes raw AAC with codec_data, which rtpmp4gpay needs (RFC 3640
+# mpeg4-generic; gst-plugins-good rtpmp4gpay sink caps "stream-format=raw"); the appsink never blocks.
+AUDIO_INGEST = (
+    "aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! "
+    "appsink name=asink sync=false max-buffers=100 drop=true emit-signals=true"
+)
+AUDIO_MEDIA = "appsrc name=asrc is-live=true format=time do-timestamp=true block=false ! rtpmp4gpay name=pay1 pt=97"
+
+
+def media_description(audio: bool = False) -> str:
     """gst-launch description of the shared RTSP media, fed by pushing frames into `src`."""
     # do-timestamp only fills frames that arrive without a timestamp (before the media has a clock).
     # h264parse config-interval=-1 puts SPS/PPS in front of every IDR access unit, so late joiners
@@ -67,10 +85,12 @@ def media_description() -> str:
     # config-interval=-1 inserts SPS/PPS before every IDR *slice*, i.e. between the slices of one
     # picture when x264 uses sliced threads (-tune zerolatency), and decoders then drop the first
     # slices (top half of every keyframe lost; reproduced here with FFmpeg and avdec_h264 clients).
-    return (
-        "( appsrc name=src is-live=true format=time do-timestamp=true block=false ! "
-        "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=0 )"
+    video = (
+        "appsrc name=src is-live=true format=time do-timestamp=true block=false ! "
+        "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=0"
     )
+    # Audio is a second stream of the same shared media, stamped with the video's offset (see _on_audio).
+    return f"( {video} {AUDIO_MEDIA} )" if audio else f"( {video} )"
 
 
 @dataclass
@@ -84,14 +104,18 @@ class Settings:
     user: str | None = None
     password: str | None = None
     status_file: str | None = None
+    audio: bool = False
 
 
 class _Feed:
     """The media currently fed from the ingest, if any viewer made one exist."""
 
-    def __init__(self, media: GstRtspServer.RTSPMedia, appsrc: GstApp.AppSrc) -> None:
+    def __init__(
+        self, media: GstRtspServer.RTSPMedia, appsrc: GstApp.AppSrc, asrc: GstApp.AppSrc | None = None
+    ) -> None:
         self.media = media
         self.appsrc = appsrc
+        self.asrc = asrc
         self.need_keyframe = True
         self.offset: int | None = None  # output time minus encoder time, in ns
 
@@ -105,6 +129,8 @@ class RtspServer:
         self._lock = threading.Lock()
         self._feed: _Feed | None = None
         self._caps: Gst.Caps | None = None
+        self._acaps: Gst.Caps | None = None
+        self._audio_in = 0
         self._pipeline: Gst.Pipeline | None = None
         self._bus_watch = 0
         self._ingest_connected = False
@@ -126,7 +152,7 @@ class RtspServer:
         # connected, rtsp-media.c), and must not hold up other viewers or the main loop meanwhile.
         server.get_thread_pool().set_max_threads(CLIENT_THREADS)
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(media_description())
+        factory.set_launch(media_description(s.audio))
         factory.set_shared(True)  # one media (one appsrc) for every viewer
         # UDP by default, interleaved TCP for clients that ask; no multicast.
         factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.TCP)
@@ -154,11 +180,15 @@ class RtspServer:
         factory.set_permissions(permissions)
 
     def _on_media_configure(self, _factory: object, media: GstRtspServer.RTSPMedia) -> None:
-        appsrc = media.get_element().get_by_name_recurse_up("src")
+        element = media.get_element()
+        appsrc = element.get_by_name_recurse_up("src")
+        asrc = element.get_by_name_recurse_up("asrc") if self.settings.audio else None
         with self._lock:
             if self._caps is not None:
                 appsrc.set_caps(self._caps)
-            self._feed = _Feed(media, appsrc)
+            if asrc is not None and self._acaps is not None:
+                asrc.set_caps(self._acaps)
+            self._feed = _Feed(media, appsrc, asrc)
         media.connect("unprepared", self._on_media_unprepared)
         log.info("media created")
 
@@ -179,8 +209,10 @@ class RtspServer:
 
     def _open_ingest(self) -> bool:
         """Build and start a fresh ingest pipeline; False when it cannot listen."""
-        pipeline = Gst.parse_launch(ingest_description(self.settings.ingest_port))
+        pipeline = Gst.parse_launch(ingest_description(self.settings.ingest_port, self.settings.audio))
         pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
+        if self.settings.audio:
+            pipeline.get_by_name("asink").connect("new-sample", self._on_audio)
         bus = pipeline.get_bus()
         bus.add_signal_watch()
         self._bus_watch = bus.connect("message", self._on_ingest_message)
@@ -259,6 +291,32 @@ class RtspServer:
         feed.appsrc.push_buffer(out)
         return Gst.FlowReturn.OK
 
+    def _on_audio(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
+        """An AAC frame from the ingest: stamp it with the video's offset so both stay on one timeline."""
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.OK
+        buf = sample.get_buffer()
+        caps = sample.get_caps()
+        with self._lock:
+            self._audio_in += 1
+            if caps is not None and (self._acaps is None or not self._acaps.is_equal(caps)):
+                self._acaps = caps
+                if self._feed is not None and self._feed.asrc is not None:
+                    self._feed.asrc.set_caps(caps)
+            feed = self._feed
+            # Until the video has anchored the media's timeline (first keyframe), audio has no place on it.
+            if feed is None or feed.asrc is None or feed.offset is None or buf.pts == Gst.CLOCK_TIME_NONE:
+                return Gst.FlowReturn.OK
+            if feed.asrc.get_current_level_buffers() > MAX_QUEUED_FRAMES:
+                return Gst.FlowReturn.OK
+            out = buf.copy()
+            out.pts = max(0, buf.pts + feed.offset)
+            out.dts = Gst.CLOCK_TIME_NONE
+            asrc = feed.asrc
+        asrc.push_buffer(out)
+        return Gst.FlowReturn.OK
+
     @staticmethod
     def _retime(feed: _Feed, buf: Gst.Buffer, out: Gst.Buffer) -> None:
         """Map encoder timestamps onto the media's running time, keeping the encoder's frame spacing."""
@@ -287,6 +345,7 @@ class RtspServer:
                 "ingest_connected": self._ingest_connected,
                 "viewers": len(self._viewers),
                 "frames_in": self._frames_in,
+                "audio_frames_in": self._audio_in,
                 "last_frame_age": age,
                 "updated_at": round(time.time(), 3),
             }

@@ -1,0 +1,147 @@
+"""Versions of camstream, Python, FFmpeg, GStreamer and the Python packages in use: what a bug report needs.
+
+Lean on purpose (`camstream --version` runs it before any heavy import): installed packages are read from the
+`*.dist-info` folders on sys.path instead of importlib.metadata, and the versions of external tools are cached per
+binary (path, size, mtime), so only the first call after an upgrade pays for running `ffmpeg -version`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from camstream import __version__
+
+# The Python packages a run can use (runtime deps and the rtsp/web extras), by their distribution names.
+RUNTIME_EXTRAS = ("rtsp", "web")
+_TOOLS: dict[str, tuple[list[str], str]] = {
+    # name: (argv, regex for the version in its output)
+    "FFmpeg": (["ffmpeg", "-version"], r"ffmpeg version (\S+)"),
+    "GStreamer": (["gst-launch-1.0", "--version"], r"GStreamer (\S+)"),
+}
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised distribution name (PyYAML -> pyyaml, typing_extensions -> typing-extensions)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions() -> dict[str, tuple[str, Path]]:
+    """{normalised name: (version, dist-info folder)} for every distribution on sys.path; first one wins."""
+    found: dict[str, tuple[str, Path]] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if not folder.endswith(".dist-info"):
+                continue
+            name, _, version = folder[: -len(".dist-info")].partition("-")
+            found.setdefault(normalize(name), (version, Path(entry or ".", folder)))
+    return found
+
+
+_REQ = re.compile(r"^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?[^;]*(?:;\s*(.*))?$")
+
+
+def requirements(dist_info: Path, extras: tuple[str, ...] = ()) -> list[str]:
+    """Normalised names a distribution requires (base, plus the given extras); platform markers are ignored."""
+    try:
+        text = (dist_info / "METADATA").read_text(errors="replace")
+    except OSError:
+        return []
+    names: list[str] = []
+    for line in text.splitlines():
+        if not line:
+            break  # the headers end at the first blank line
+        match = _REQ.match(line)
+        if not match:
+            continue
+        name, marker = match.group(1), match.group(2) or ""
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        if extra and extra.group(1) not in extras:
+            continue
+        names.append(normalize(name))
+    return names
+
+
+def python_packages() -> tuple[dict[str, str], dict[str, str]]:
+    """({direct dependency: version}, {their dependencies: version}) of what a run can import, as installed."""
+    dists = installed_distributions()
+    own = dists.get("camstream")
+    if own is None:
+        return {}, {}
+    direct = requirements(own[1], RUNTIME_EXTRAS)
+    out: dict[str, str] = {}
+    todo = list(direct)
+    while todo:
+        name = todo.pop(0)
+        if name in out or name not in dists:
+            continue
+        version, folder = dists[name]
+        out[name] = version
+        todo += requirements(folder)
+    first = {name: out[name] for name in direct if name in out}
+    rest = {name: version for name, version in sorted(out.items()) if name not in first}
+    return first, rest
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "camstream" / "tool-versions.json"
+
+
+def tool_versions() -> dict[str, str]:
+    """{"FFmpeg": "5.1.6-0+deb12u1", "GStreamer": "1.22.0"}; "not installed" for a missing tool."""
+    cache_path = _cache_file()
+    try:
+        cache = json.loads(cache_path.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    out: dict[str, str] = {}
+    changed = False
+    for name, (argv, pattern) in _TOOLS.items():
+        binary = shutil.which(argv[0])
+        if binary is None:
+            out[name] = "not installed"
+            continue
+        st = os.stat(binary)
+        key = f"{binary}:{st.st_size}:{st.st_mtime_ns}"
+        entry = cache.get(name)
+        if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("version"), str):
+            out[name] = entry["version"]
+            continue
+        from camstream import proc  # only on a cache miss: it pulls in subprocess and threading
+
+        result = proc.run([binary, *argv[1:]], timeout=10)
+        match = re.search(pattern, result.stdout + result.stderr)
+        out[name] = match.group(1) if match else "unknown"
+        cache[name] = {"key": key, "version": out[name]}
+        changed = True
+    if changed:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache))
+            tmp.replace(cache_path)
+        except OSError:
+            pass  # a read-only home only costs the next call the same tool runs
+    return out
+
+
+def version_report() -> str:
+    """The multi-line text `camstream --version` prints."""
+    lines = [f"camstream {__version__}", f"Python {sys.version.split()[0]} ({sys.executable})"]
+    lines += [f"{name} {version}" for name, version in tool_versions().items()]
+    direct, indirect = python_packages()
+    for title, packages in (("packages", direct), ("their dependencies", indirect)):
+        if packages:
+            lines.append(f"{title}: " + ", ".join(f"{name} {version}" for name, version in packages.items()))
+    return "\n".join(lines)

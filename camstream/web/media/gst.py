@@ -1,0 +1,372 @@
+"""GStreamer side of the media hub: the MPEG-TS ingest and one webrtcbin pipeline per WebRTC viewer.
+
+Threads: GStreamer streams in its own threads and webrtcbin's ICE agent (libnice) runs its own context, so the
+only thing that needs a GLib main loop is bus watching; it runs in one daemon thread (`GLibThread`). asyncio
+never waits on GStreamer: blocking calls (state changes, promise waits) run in executor threads. We chose this
+over running GLib and asyncio on one loop because PyGObject's asyncio integration (gi.events, 3.50+) replaces the
+process-wide event loop policy under aiohttp, and the older bridges (gbulb, asyncio-glib) are unmaintained.
+
+Imported only by camstream.web.media (needs PyGObject with the GstWebRTC and GstSdp typelibs:
+gir1.2-gst-plugins-bad-1.0) so the rest of camstream never needs gi.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstApp", "1.0")
+gi.require_version("GstSdp", "1.0")
+gi.require_version("GstWebRTC", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstSdp, GstWebRTC  # noqa: E402
+
+log = logging.getLogger("camstream.web.media")
+
+# Encoder timestamps are mapped onto the system clock; re-anchored when they drift further than this
+# (encoder restart, clock jump), as the builtin RTSP server does.
+MAX_DRIFT_NS = 1 * Gst.SECOND
+# Frames queued in a viewer's appsrc before that viewer skips to the next keyframe: a viewer that cannot keep
+# up loses frames, never gains delay (0.5 s at 30 fps). Dropping single frames instead (a leaky queue) would
+# leave the decoder referencing pictures it never got until the next keyframe anyway.
+MAX_QUEUED_FRAMES = 15
+INGEST_RETRY_S = 1
+# Payload size: below the smallest path MTU a hotspot or VPN leaves once SRTP, UDP and IP headers are added.
+RTP_MTU = 1200
+
+
+def init() -> None:
+    """Initialise GStreamer (idempotent)."""
+    Gst.init(None)
+
+
+def missing_elements() -> list[str]:
+    """GStreamer elements the hub needs that are not installed."""
+    init()
+    need = ("tcpserversrc", "tsdemux", "capssetter", "h264parse", "appsink", "appsrc", "rtph264pay", "webrtcbin")
+    return [name for name in need if Gst.ElementFactory.find(name) is None]
+
+
+def clock_ns() -> int:
+    """Now on the clock every pipeline of the hub uses (GStreamer's system clock, monotonic)."""
+    return int(Gst.SystemClock.obtain().get_time())
+
+
+class GLibThread:
+    """A GLib main loop in a daemon thread, for bus watches and timeouts."""
+
+    def __init__(self) -> None:
+        self.loop = GLib.MainLoop()
+        self.thread = threading.Thread(target=self.loop.run, name="camstream-glib", daemon=True)
+
+    def start(self) -> None:
+        """Run the loop."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Quit the loop and wait for the thread."""
+        self.loop.quit()
+        self.thread.join(5)
+
+
+@dataclass
+class Frame:
+    """One H.264 access unit from the ingest, timed on the hub's clock (ns)."""
+
+    buffer: Gst.Buffer  # Annex-B, AU aligned, SPS/PPS before every IDR; timestamps absolute on clock_ns()
+    keyframe: bool
+    caps: Gst.Caps
+
+
+def ingest_description(port: int) -> str:
+    """gst-launch description of the ingest: MPEG-TS over TCP from FFmpeg, parsed to H.264 access units."""
+    # Same reasoning as camstream/servers/rtsp_gst.py: each PES holds one AU, capssetter declares that so
+    # h264parse does not hold each frame for one frame interval; config-interval=-1 puts SPS/PPS before
+    # every IDR so a viewer can start at any keyframe (h264parse docs).
+    return (
+        f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux ! "
+        "capssetter caps=video/x-h264,alignment=au ! "
+        "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
+        "appsink name=sink sync=false max-buffers=100 drop=true emit-signals=true"
+    )
+
+
+class Ingest:
+    """The ingest pipeline; rebuilt whenever the encoder disconnects, so the next FFmpeg can connect."""
+
+    def __init__(self, port: int, on_frame: Callable[[Frame], None], on_disconnect: Callable[[], None]) -> None:
+        self.port = port
+        self.on_frame = on_frame
+        self.on_disconnect = on_disconnect
+        self.connected = False
+        self._pipeline: Gst.Pipeline | None = None
+        self._watch = 0
+        self._offset: int | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def open(self) -> bool:
+        """Build and start a fresh pipeline; False when it cannot listen."""
+        pipeline = Gst.parse_launch(ingest_description(self.port))
+        pipeline.use_clock(Gst.SystemClock.obtain())
+        pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
+        bus = pipeline.get_bus()
+        bus.add_signal_watch()
+        watch = bus.connect("message", self._on_message)
+        if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            bus.disconnect(watch)
+            bus.remove_signal_watch()
+            pipeline.set_state(Gst.State.NULL)
+            return False
+        with self._lock:
+            self._pipeline, self._watch = pipeline, watch
+        return True
+
+    def close(self) -> None:
+        """Stop the pipeline for good."""
+        self._closed = True
+        self._teardown()
+
+    def _teardown(self) -> None:
+        with self._lock:
+            pipeline, watch, self._pipeline = self._pipeline, self._watch, None
+        if pipeline is None:
+            return
+        bus = pipeline.get_bus()
+        bus.disconnect(watch)
+        bus.remove_signal_watch()
+        pipeline.set_state(Gst.State.NULL)
+        self.connected = False
+        self._offset = None  # the next encoder starts its own clock
+
+    def _reopen(self) -> bool:
+        self._teardown()
+        self.on_disconnect()
+        if self._closed:
+            return False
+        if not self.open():
+            log.warning("web media ingest cannot listen on port %d, retrying", self.port)
+            GLib.timeout_add_seconds(INGEST_RETRY_S, self._reopen)
+        return False
+
+    def _on_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
+        if message.type == Gst.MessageType.EOS:
+            log.info("web media ingest closed by the encoder; waiting for a new connection")
+        elif message.type == Gst.MessageType.ERROR:
+            err, _debug = message.parse_error()
+            log.warning("web media ingest error: %s; waiting for a new connection", err.message)
+        else:
+            return
+        GLib.idle_add(self._reopen)
+
+    def _on_sample(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.OK
+        buf = sample.get_buffer()
+        self.connected = True
+        out = buf.copy()  # shares the memory; only the timestamps change
+        ref = buf.dts if buf.dts != Gst.CLOCK_TIME_NONE else buf.pts
+        now = clock_ns()
+        if ref == Gst.CLOCK_TIME_NONE:
+            out.pts = out.dts = now
+        else:
+            if self._offset is None or abs(ref + self._offset - now) > MAX_DRIFT_NS:
+                self._offset = now - ref
+            out.dts = buf.dts + self._offset if buf.dts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
+            out.pts = buf.pts + self._offset if buf.pts != Gst.CLOCK_TIME_NONE else out.dts
+        keyframe = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        self.on_frame(Frame(out, keyframe, sample.get_caps()))
+        return Gst.FlowReturn.OK
+
+
+def peer_description(pt: int) -> str:
+    """gst-launch description of one WebRTC viewer: frames pushed into `src`, payloaded, sent by webrtcbin."""
+    # rtph264pay: aggregate-mode=zero-latency sends SPS+PPS+IDR as one STAP-A without waiting for more NALs
+    # (rtph264pay docs). config-interval=0: the ingest's h264parse already puts SPS/PPS in every IDR access
+    # unit; rtph264pay 1.22 with -1 would also insert them before every IDR *slice*, splitting sliced
+    # pictures (x264 -tune zerolatency) in a way decoders drop (see camstream/servers/rtsp_gst.py).
+    return (
+        "appsrc name=src is-live=true format=time do-timestamp=false block=false ! "
+        f"rtph264pay name=pay pt={pt} mtu={RTP_MTU} config-interval=0 aggregate-mode=zero-latency ! "
+        "webrtcbin name=rtc bundle-policy=max-bundle latency=0"
+    )
+
+
+class WebRtcPeer:
+    """One WebRTC viewer: its own pipeline and state, fed frames from the ingest thread."""
+
+    def __init__(
+        self,
+        pt: int,
+        stream_plid: str,
+        caps: Gst.Caps,
+        *,
+        udp_port: int | None,
+        udp_ports: int,
+        stun_server: str | None,
+        turn_server: str | None,
+    ) -> None:
+        self.pt = pt
+        self.created = time.monotonic()
+        self.state = "new"
+        self.state_since = self.created
+        self.last_rtcp: float | None = None
+        self.frames_out = 0
+        self.frames_dropped = 0
+        self.bytes_out = 0
+        self._need_keyframe = True
+        self._live = False  # DTLS done: packets reach the browser from now on
+        self._candidates: list[tuple[int, str]] = []
+        self._gathered = threading.Event()
+        clean = caps.copy()
+        clean.set_value("stream-format", "byte-stream")
+        self.pipeline = Gst.parse_launch(peer_description(pt))
+        self.pipeline.use_clock(Gst.SystemClock.obtain())
+        self.appsrc: GstApp.AppSrc = self.pipeline.get_by_name("src")
+        self.appsrc.set_property("caps", clean)
+        self.rtc: Gst.Element = self.pipeline.get_by_name("rtc")
+        # The SSRC the answer announces must be the one the payloader sends: Chromium ties the video track to the
+        # signalled SSRC, and frames under any other SSRC are decoded but never reach the <video> element.
+        # webrtcbin 1.22 announces the ssrc of the codec preferences when the pad has no caps yet.
+        self.ssrc = secrets.randbelow(2**32 - 1) + 1
+        self.pipeline.get_by_name("pay").set_property("ssrc", self.ssrc)
+        if stun_server:
+            self.rtc.set_property("stun-server", stun_server)
+        if turn_server:
+            self.rtc.set_property("turn-server", turn_server)
+        if udp_port:
+            ice = self.rtc.get_property("ice-agent")
+            ice.set_property("min-rtp-port", udp_port)
+            ice.set_property("max-rtp-port", udp_port + max(1, udp_ports) - 1)
+        trans = self.rtc.emit("get-transceiver", 0)
+        trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+        trans.set_property("do-nack", True)  # retransmit lost packets when the browser NACKs (RTX, RFC 4588)
+        trans.set_property(
+            "codec-preferences",
+            Gst.Caps.from_string(
+                f"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={pt},"
+                f"packetization-mode=(string)1,profile-level-id=(string){stream_plid},"
+                f"level-asymmetry-allowed=(string)1,ssrc=(uint){self.ssrc}"
+            ),
+        )
+        self.rtc.connect("on-ice-candidate", self._on_candidate)
+        self.rtc.connect("notify::ice-gathering-state", self._on_gathering)
+        self.rtc.connect("notify::connection-state", self._on_connection_state)
+        rtpbin = _find_rtpbin(self.rtc)
+        if rtpbin is not None:
+            # RTCP from the browser (receiver reports, NACK, PLI) proves it is still there.
+            rtpbin.connect("on-ssrc-active", self._on_rtcp)
+
+    # -- negotiation (blocking: called from an executor thread) --------------------------------------------------
+
+    def negotiate(self, offer_sdp: str, gather_timeout: float) -> str:
+        """Start the pipeline, answer the offer; the answer SDP with this side's ICE candidates."""
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            raise RuntimeError("the WebRTC pipeline did not start")
+        ok, msg = GstSdp.SDPMessage.new_from_text(offer_sdp)
+        if ok != GstSdp.SDPResult.OK:
+            raise ValueError("the offer is not valid SDP")
+        offer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, msg)
+        self._wait(lambda p: self.rtc.emit("set-remote-description", offer, p))
+        reply = self._wait(lambda p: self.rtc.emit("create-answer", None, p))
+        answer = reply.get_value("answer") if reply is not None else None
+        if answer is None:
+            error = reply.get_value("error") if reply is not None and reply.has_field("error") else None
+            raise ValueError(f"webrtcbin made no answer: {error.message if error else 'unknown reason'}")
+        self._wait(lambda p: self.rtc.emit("set-local-description", answer, p))
+        self._gathered.wait(gather_timeout)
+        local = self.rtc.get_property("local-description")
+        text: str = (local or answer).sdp.as_text()
+        from camstream.web.media.sdp import add_candidates
+
+        return add_candidates(text, list(self._candidates))
+
+    @staticmethod
+    def _wait(emit: Callable[[Gst.Promise], None]) -> Gst.Structure | None:
+        promise = Gst.Promise.new()
+        emit(promise)
+        if promise.wait() != Gst.PromiseResult.REPLIED:
+            raise RuntimeError("webrtcbin did not answer")
+        return promise.get_reply()
+
+    def add_candidate(self, candidate: str) -> None:
+        """A trickled remote ICE candidate (one m-line: we bundle)."""
+        self.rtc.emit("add-ice-candidate", 0, candidate)
+
+    def close(self) -> None:
+        """Stop the pipeline (blocking: call from an executor thread)."""
+        self._live = False
+        self.pipeline.set_state(Gst.State.NULL)
+
+    # -- callbacks (GStreamer threads) ---------------------------------------------------------------------------
+
+    def _on_candidate(self, _rtc: Gst.Element, mline: int, candidate: str) -> None:
+        self._candidates.append((mline, candidate))
+
+    def _on_gathering(self, rtc: Gst.Element, _pspec: object) -> None:
+        if rtc.get_property("ice-gathering-state") == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
+            self._gathered.set()
+
+    def _on_connection_state(self, rtc: Gst.Element, _pspec: object) -> None:
+        state = rtc.get_property("connection-state")
+        name = state.value_nick
+        if name != self.state:
+            self.state, self.state_since = name, time.monotonic()
+        if state == GstWebRTC.WebRTCPeerConnectionState.CONNECTED:
+            if not self._live:
+                self._need_keyframe = True
+            self._live = True
+            self.last_rtcp = time.monotonic()
+
+    def _on_rtcp(self, *_args: object) -> None:
+        self.last_rtcp = time.monotonic()
+
+    def push(self, frame: Frame) -> None:
+        """Hand one frame to this viewer (ingest thread); skips to the next keyframe when it falls behind."""
+        if not self._live:
+            return
+        if self.appsrc.get_current_level_buffers() > MAX_QUEUED_FRAMES:
+            self._need_keyframe = True
+            self.frames_dropped += 1
+            return
+        if self._need_keyframe and not frame.keyframe:
+            self.frames_dropped += 1
+            return
+        self._need_keyframe = False
+        base = self.pipeline.get_base_time()
+        out = frame.buffer.copy()
+        ts = frame.buffer.pts
+        # Running time of this viewer's pipeline: every pipeline of the hub runs on the same system clock.
+        out.pts = max(0, ts - base) if ts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
+        out.dts = max(0, frame.buffer.dts - base) if frame.buffer.dts != Gst.CLOCK_TIME_NONE else out.pts
+        self.frames_out += 1
+        self.bytes_out += out.get_size()
+        self.appsrc.push_buffer(out)
+
+
+def _find_rtpbin(rtc: Gst.Element) -> Gst.Element | None:
+    it = rtc.iterate_recurse()
+    while True:
+        res, element = it.next()
+        if res != Gst.IteratorResult.OK:
+            return None
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpbin":
+            return element
+
+
+def caps_info(caps: Gst.Caps) -> tuple[int, int, float]:
+    """(width, height, frames per second; 0 when unknown) from h264parse's caps."""
+    s = caps.get_structure(0)
+    ok_w, width = s.get_int("width")
+    ok_h, height = s.get_int("height")
+    ok_f, num, den = s.get_fraction("framerate")
+    fps = num / den if ok_f and den else 0.0
+    return (width if ok_w else 0, height if ok_h else 0, fps)
