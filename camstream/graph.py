@@ -134,5 +134,12 @@ def build_argv(
         argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
 
     for i, sink in enumerate(frames):
-        argv += ["-map", f"[frames{i}]", *sink.args, sink.target]
+        argv += ["-map", f"[frames{i}]", *sink.args]
+        if sink.muxer:
+            # A write error on a plain output ends the whole FFmpeg process (live included); behind tee with
+            # onfail=ignore and fifo recovery it only pauses this output until the write works again.
+            slave = EncodedSink(sink.name, sink.muxer, sink.target, sink.options)
+            argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_slave(slave)]
+        else:
+            argv.append(sink.target)
     return argv
