@@ -53,6 +53,14 @@ def missing_elements() -> list[str]:
     return [name for name in need if Gst.ElementFactory.find(name) is None]
 
 
+def warm_up() -> None:
+    """Load the WebRTC plugins and make the DTLS certificate now, not while the first viewer waits (blocking)."""
+    # The first dtlsdec of a process generates the certificate every later one shares (gst-plugins-bad
+    # ext/dtls: one generated agent per process): ~1 s of RSA key generation on a small board.
+    Gst.ElementFactory.make("webrtcbin")
+    Gst.ElementFactory.make("dtlsdec")
+
+
 def clock_ns() -> int:
     """Now on the clock every pipeline of the hub uses (GStreamer's system clock, monotonic)."""
     return int(Gst.SystemClock.obtain().get_time())
@@ -268,8 +276,10 @@ class WebRtcPeer:
 
     def negotiate(self, offer_sdp: str, gather_timeout: float) -> str:
         """Start the pipeline, answer the offer; the answer SDP with this side's ICE candidates."""
+        t0 = time.monotonic()
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the WebRTC pipeline did not start")
+        t1 = time.monotonic()
         ok, msg = GstSdp.SDPMessage.new_from_text(offer_sdp)
         if ok != GstSdp.SDPResult.OK:
             raise ValueError("the offer is not valid SDP")
@@ -280,8 +290,12 @@ class WebRtcPeer:
         if answer is None:
             error = reply.get_value("error") if reply is not None and reply.has_field("error") else None
             raise ValueError(f"webrtcbin made no answer: {error.message if error else 'unknown reason'}")
+        t2 = time.monotonic()
         self._wait(lambda p: self.rtc.emit("set-local-description", answer, p))
+        t3 = time.monotonic()
         self._gathered.wait(gather_timeout)
+        log.debug("negotiation: start %.3f s, remote+answer %.3f s, local %.3f s, gathering %.3f s",
+                  t1 - t0, t2 - t1, t3 - t2, time.monotonic() - t3)
         local = self.rtc.get_property("local-description")
         text: str = (local or answer).sdp.as_text()
         from camstream.web.media.sdp import add_candidates

@@ -123,6 +123,8 @@
     this.error = null;
     this.latencies = [];
     this.fpsWindow = [];
+    this.t0 = performance.now();
+    this.timeline = {};  // ms since attach of each step of the last connection: where start-up time goes
     this.closed = false;
     this.conn = null;  // {close()} of the current WebRTC or MSE connection
     this.stamp = this.opts.stamp ? new StampReader() : null;
@@ -148,6 +150,9 @@
     this.state = state;
     this._emit("state", {state: state, mode: this.mode, error: this.error});
   };
+  Player.prototype._mark = function (step) {
+    this.timeline[step] = Math.round(performance.now() - this.t0);
+  };
   Player.prototype._url = function (suffix) {
     var base = this.opts.base || global.location.origin;
     return base.replace(/\/$/, "") + "/" + this.opts.path + suffix;
@@ -168,8 +173,9 @@
       self.fpsWindow.push([self.lastFrameAt, self.frames]);
       while (self.fpsWindow.length > 2 && self.lastFrameAt - self.fpsWindow[0][0] > 2000) self.fpsWindow.shift();
       if (self.state !== "playing") {
+        self._mark("firstFrame");
         self.backoff = 500;
-        self._setState("playing", null);
+        self._setState("playing");  // error keeps the last problem (e.g. why the fallback is in use)
       }
       self._emit("frame", {frames: self.frames, mediaTime: meta.mediaTime});
       if (self.stamp) {
@@ -277,8 +283,13 @@
       if (self.conn !== conn) return;
       if (pc.connectionState === "failed") self._connectionLost("WebRTC connection failed");
     };
+    pc.oniceconnectionstatechange = function () {
+      if (self.conn === conn && pc.iceConnectionState === "connected") self._mark("iceConnected");
+    };
+    this._mark("start");
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc, 1000);  // host candidates take milliseconds; never wait on an unreachable STUN server
+    await gathered(pc, 1000);
+    this._mark("offer");  // host candidates take milliseconds; never wait on an unreachable STUN server
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 3000);
     var url = this._url("/whep");
@@ -291,6 +302,7 @@
     }
     if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + (await res.text()).trim());
     var answer = await res.text();
+    this._mark("answer");
     if (res.headers.get("Location")) conn.session = new URL(res.headers.get("Location"), url).href;
     if (this.conn !== conn) { conn.close(); return; }
     var m = /profile-level-id=([0-9a-fA-F]{6})/.exec(answer);
@@ -405,7 +417,7 @@
       latencyMs: this.latencies.length ? this.latencies[this.latencies.length - 1] : null,
       latencyP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
       latencySamples: sorted.length, reconnects: this.reconnects, fallbacks: this.fallbacks,
-      codec: this.codec, error: this.error,
+      codec: this.codec, error: this.error, timeline: this.timeline,
     };
   };
 
