@@ -87,9 +87,10 @@ class GLibThread:
 class Frame:
     """One H.264 access unit from the ingest, timed on the hub's clock (ns)."""
 
-    buffer: Gst.Buffer  # Annex-B, AU aligned, SPS/PPS before every IDR; timestamps absolute on clock_ns()
+    buffer: Gst.Buffer  # Annex-B, AU aligned, SPS/PPS before every IDR; encoder timestamps moved onto clock_ns()
     keyframe: bool
     caps: Gst.Caps
+    arrival: int  # clock_ns() when the frame arrived
 
 
 def ingest_description(port: int) -> str:
@@ -190,7 +191,7 @@ class Ingest:
             out.dts = buf.dts + self._offset if buf.dts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
             out.pts = buf.pts + self._offset if buf.pts != Gst.CLOCK_TIME_NONE else out.dts
         keyframe = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
-        self.on_frame(Frame(out, keyframe, sample.get_caps()))
+        self.on_frame(Frame(out, keyframe, sample.get_caps(), now))
         return Gst.FlowReturn.OK
 
 
@@ -354,12 +355,16 @@ class WebRtcPeer:
             self.frames_dropped += 1
             return
         self._need_keyframe = False
-        base = self.pipeline.get_base_time()
         out = frame.buffer.copy()
-        ts = frame.buffer.pts
-        # Running time of this viewer's pipeline: every pipeline of the hub runs on the same system clock.
-        out.pts = max(0, ts - base) if ts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
-        out.dts = max(0, frame.buffer.dts - base) if frame.buffer.dts != Gst.CLOCK_TIME_NONE else out.pts
+        # RTP timestamps from the arrival time, on this viewer's running time (every pipeline of the hub runs on
+        # the same system clock). A browser sizes its jitter buffer from how arrival times stray from RTP
+        # timestamps; with the encoder's own timestamps the encoder's uneven pace on a busy board counted as
+        # network jitter and Chromium held every frame ~45 ms longer (measured by bench/web_media.py).
+        dts = max(0, frame.arrival - self.pipeline.get_base_time())
+        buf = frame.buffer
+        cts = buf.pts - buf.dts if buf.pts != Gst.CLOCK_TIME_NONE and buf.dts != Gst.CLOCK_TIME_NONE else 0
+        out.dts = dts
+        out.pts = dts + max(0, cts)
         self.frames_out += 1
         self.bytes_out += out.get_size()
         self.appsrc.push_buffer(out)

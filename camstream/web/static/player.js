@@ -73,7 +73,8 @@
     if (!cell) return null;
     var now = performance.now();
     if (this.misses > 30 && now < this.retryAt) return null;  // no stamp in this stream: look again later
-    var cw = cell * CELLS;
+    // Whole rows: the cell size follows from the frame's width, as in latency.py.
+    var cw = w;
     if (this.canvas.width !== cw || this.canvas.height !== cell) {
       this.canvas.width = cw;
       this.canvas.height = cell;
@@ -178,16 +179,19 @@
         self._setState("playing");  // error keeps the last problem (e.g. why the fallback is in use)
       }
       self._emit("frame", {frames: self.frames, mediaTime: meta.mediaTime});
-      if (self.stamp) {
-        var ms = self.stamp.read(video);
-        if (ms !== null) {
-          // When this frame reaches the screen, on the wall clock the stamp was written with.
-          var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
-          var lat = shown - ms;
-          self.latencies.push(lat);
-          if (self.latencies.length > 600) self.latencies.shift();
-          self._emit("latency", {ms: lat});
-        }
+      var ms = null;
+      try {
+        ms = self.stamp ? self.stamp.read(video) : null;
+      } catch (e) {
+        self.stamp = null;  // this browser cannot read frames back (e.g. a tainted canvas): no latency readout
+      }
+      if (ms !== null) {
+        // When this frame reaches the screen, on the wall clock the stamp was written with.
+        var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
+        var lat = shown - ms;
+        self.latencies.push(lat);
+        if (self.latencies.length > 600) self.latencies.shift();
+        self._emit("latency", {ms: lat});
       }
       video.requestVideoFrameCallback(onFrame);
     };
@@ -274,6 +278,10 @@
       if (caps.length && tr.setCodecPreferences) tr.setCodecPreferences(caps);
     } catch (e) { /* older browsers: offer everything, the server picks H.264 */ }
     // Live view: play each frame as soon as it is decodable (jitterBufferTarget: W3C webrtc-extensions).
+    // A live view: render each frame as soon as it is decoded, no smoothing delay (W3C webrtc-extensions
+    // jitterBufferTarget; Chromium's playoutDelayHint = 0 selects its low-latency renderer).
+    if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
+    if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
     pc.ontrack = function (ev) {
       if (self.conn !== conn) return;
       video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
