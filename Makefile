@@ -44,6 +44,7 @@ constraints:
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.encoders
+	$(BIN)/python -m bench.web_media
 
 # libx264 preset CPU at 720p30/1080p30 and PSNR per preset x profile at 2 Mb/s (its own section of results.md).
 bench-encoders: install
