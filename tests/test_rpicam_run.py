@@ -5,6 +5,7 @@ camera is gone, in both modes (raw YUV encoded by camstream, and rpicam-vid's ow
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import time
@@ -149,6 +150,18 @@ def test_unplugged_camera_waits_then_recovers(camstream_run, tmp_path: Path) -> 
                        "--no-rtsp", "--no-snapshots", "--segment-seconds", "2", "--ssd-path", str(ssd),
                        "--state-dir", str(tmp_path / "state"), env=tools.env())
     cs.wait_for(lambda: sorted((ssd / "video").glob("*Z.mp4")), 30, "a chunk")
+    # FFmpeg dying takes the camera process down with it and both start again.
+    old_cam, = standin_procs(cs)
+    old_ffmpeg, = ffmpeg_procs(cs)
+    old_ffmpeg.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    cs.wait_for(lambda: [p for p in standin_procs(cs) if p.pid != old_cam.pid]
+                and [p for p in ffmpeg_procs(cs) if p.pid != old_ffmpeg.pid], 10, "the pair to be restarted")
+    assert time.monotonic() - killed <= 3.0, "the pair was not restarted within 3 s"
+    assert not old_cam.is_running() or old_cam.status() == psutil.STATUS_ZOMBIE
+    # Whichever the supervisor notices first: FFmpeg's kill, or the camera's broken pipe that follows it.
+    assert re.search(r"restarting: (ffmpeg exited with code -9|rpicam-vid exited with code)", cs.log())
+
     tools.unplugged.touch()
     for victim in standin_procs(cs):
         victim.send_signal(signal.SIGKILL)
