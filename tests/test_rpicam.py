@@ -188,3 +188,39 @@ def test_cli_doctor_reports_libcamera_cameras(tmp_path: Path) -> None:
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│ ")}
     assert "pass" in rows["libcamera camera"] and "rpicam:0 imx219 3280x2464" in rows["libcamera camera"]
     assert "warn" in rows["camera"]  # no USB camera, but the module is there: not a failure
+
+
+def plan_for(tmp_path: Path, hardware: bool, **flags: object):  # type: ignore[no-untyped-def]
+    """make_plan (dry run) on a Pi 4-like machine (h264_v4l2m2m works) or a Pi 5-like one (it does not)."""
+    from camstream.app import make_plan
+    from camstream.encoders import Capabilities
+
+    caps = Capabilities("ffmpeg", "5.1", frozenset({"libx264", "h264_v4l2m2m"}),
+                        {"libx264": True, "h264_v4l2m2m": hardware})
+    settings = {"paths.ssd_path": ("--ssd-path", str(tmp_path)), "paths.state_dir": ("--state-dir", str(tmp_path)),
+                "rtsp.enabled": ("--no-rtsp", False)}
+    settings.update({k: (k, v) for k, v in flags.items()})
+    return make_plan(load_config(env={}, flags=settings, search_defaults=False), caps, dry_run=True)
+
+
+def test_plan_pi4_takes_rpicam_h264_pi5_takes_yuv(tmp_path: Path) -> None:
+    pi4 = plan_for(tmp_path, True, source="rpicam:1")
+    assert pi4.source.h264 and pi4.encoder == "copy"
+    assert pi4.source_argv[:6] == ["rpicam-vid", "-t", "0", "--nopreview", "--camera", "1"]
+    assert pi4.source_argv[pi4.source_argv.index("--codec") + 1] == "h264"
+    pi5 = plan_for(tmp_path, False, source="rpicam:1")
+    assert not pi5.source.h264 and pi5.encoder == "libx264"
+    assert pi5.source_argv[pi5.source_argv.index("--codec") + 1] == "yuv420"
+    assert pi5.argv[pi5.argv.index("-i") + 1] == "pipe:0"
+
+
+def test_plan_hardware_limits(tmp_path: Path) -> None:
+    from camstream.errors import ConfigError
+
+    big = {"video.width": "1920", "video.height": "1080", "video.fps": "60"}
+    with pytest.raises(ConfigError, match=r"^--resolution 1920x1080 --fps 60: h264_v4l2m2m \(H.264 level 4.1\)"):
+        plan_for(tmp_path, True, source="rpicam", **big)  # Pi 4: rpicam-vid's hardware encoder
+    assert plan_for(tmp_path, False, source="rpicam", **{"rpicam.mode": "h264"}, **big).source.h264  # Pi 5: software
+    assert plan_for(tmp_path, True, source="testsrc", **big).encoder == "libx264"  # auto falls back
+    with pytest.raises(ConfigError, match=r"h264_v4l2m2m"):
+        plan_for(tmp_path, True, source="testsrc", **{"video.encoder": "h264_v4l2m2m"}, **big)
