@@ -106,9 +106,12 @@ def build_argv(
     ]
     if encoded and not copy:
         argv.extend(preset.global_args)
-    if copy and frames:
+    if copy and frames and source.kind is SourceKind.V4L2:
         # The H.264 is copied; only the frame sinks (snapshots) decode, and keyframes are all they need
         # (FFmpeg codecs manual, decoder option skip_frame "nokey": discard all frames excluding keyframes).
+        # Not for rpicam's raw Annex-B pipe: it has no timestamps, and FFmpeg 5.1 then derives the copied
+        # stream's DTS from the decoder's progress, which skipped frames stall ("Non-monotonous DTS" for every
+        # packet, tested here); V4L2 buffers carry their own timestamps and stay clean.
         argv += ["-skip_frame", "nokey"]
     argv.extend(input_args(source, cfg.video))
     argv.extend(audio_mod.input_args(cfg.audio, akind, audio_fifo))
