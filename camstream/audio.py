@@ -43,6 +43,13 @@ RETRY_S = 1.0
 # above any crystal's drift); jumps larger than min_hard_comp seconds are filled/trimmed at once.
 ASYNC_SAMPLES = 1000
 MIN_HARD_COMP = 0.1
+# Differences under MIN_COMP are left alone (read-time stamps jitter by a few ms under load); larger ones
+# are corrected over COMP_DURATION seconds, so the correction is a slow stretch, not a warble.
+MIN_COMP = 0.02
+COMP_DURATION = 2
+# The raw PCM demuxer returns 1024-sample packets and -use_wallclock_as_timestamps stamps each when its last
+# byte has been read; the first sample is one packet older (libavformat pcmdec.c RAW_SAMPLES).
+RAW_SAMPLES = 1024
 # Testsrc's tone: 1 kHz with a beep (4x the carrier) at the start of every second (lavfi "sine").
 TONE = "sine=frequency=1000:beep_factor=4:sample_rate={rate}"
 SILENCE_DBFS = -120.0
@@ -100,8 +107,10 @@ def input_args(audio: AudioConfig, akind: AudioKind, fifo: Path | str) -> list[s
     if akind in (AudioKind.PULSE, AudioKind.ALSA):
         return [
             "-f", "s16le", "-sample_rate", str(audio.rate), "-channels", str(audio.layout_channels),
-            # Stamp each packet with the wall clock as it is read: the same clock the live video is on.
-            "-use_wallclock_as_timestamps", "1", "-thread_queue_size", "1024", "-i", str(fifo),
+            # Stamp each packet with the wall clock as it is read: the same clock the live video is on,
+            # moved back by one packet so the stamp is that of its first sample.
+            "-use_wallclock_as_timestamps", "1", "-itsoffset", f"-{RAW_SAMPLES / audio.rate:.6f}",
+            "-thread_queue_size", "1024", "-i", str(fifo),
         ]
     return []
 
@@ -115,7 +124,8 @@ def audio_filter(audio: AudioConfig) -> str:
     """Resample to follow the timestamps (drift, gaps), then fix the rate and layout the encoders get."""
     layout = "mono" if audio.layout_channels == 1 else ("stereo" if audio.layout_channels == 2 else "")
     fmt = f"aformat=sample_rates={audio.rate}" + (f":channel_layouts={layout}" if layout else "")
-    return f"aresample=async={ASYNC_SAMPLES}:min_hard_comp={MIN_HARD_COMP:g}:first_pts=0,{fmt}"
+    return (f"aresample=async={ASYNC_SAMPLES}:min_comp={MIN_COMP:g}:comp_duration={COMP_DURATION:g}"
+            f":min_hard_comp={MIN_HARD_COMP:g}:first_pts=0,{fmt}")
 
 
 def encode_args(audio: AudioConfig) -> list[str]:

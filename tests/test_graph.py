@@ -166,12 +166,13 @@ def test_tee_escaping_survives_real_ffmpeg(tmp_path: Path) -> None:
 
 FIFO = "/run/cam/audio.pcm"
 TEE_HEAD = ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
-AFILTER = "aresample=async=1000:min_hard_comp=0.1:first_pts=0,aformat=sample_rates=48000:channel_layouts="
+AFILTER = ("aresample=async=1000:min_comp=0.02:comp_duration=2:min_hard_comp=0.1:first_pts=0,"
+           "aformat=sample_rates=48000:channel_layouts=")
 AAC_MONO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "1"]
 AAC_STEREO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
 TONE_IN = ["-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000"]
 FIFO_IN = ["-f", "s16le", "-sample_rate", "48000", "-channels", "1", "-use_wallclock_as_timestamps", "1",
-           "-thread_queue_size", "1024", "-i", FIFO]
+           "-itsoffset", "-0.021333", "-thread_queue_size", "1024", "-i", FIFO]
 FILE = Source(SourceKind.FILE, "/media/clip.mp4")
 FILE_IN = ["-re", "-stream_loop", "-1", "-i", "/media/clip.mp4"]
 NO_SNAPS = {"snapshots.enabled": False}
@@ -230,3 +231,13 @@ AUDIO_CASES = [
 def test_build_argv_with_audio(flags: dict[str, object], source: Source, expected: list[str]) -> None:
     cfg = make_cfg(**flags)  # type: ignore[arg-type]
     assert build_argv(cfg, source, "libx264", sinks_for(cfg), audio_fifo=FIFO) == expected
+
+
+def test_rtsp_publish_to_mediamtx_or_an_external_server_carries_the_aac() -> None:
+    """mediamtx (and any RTSP server) gets the AAC as a second track of the same RTSP publish."""
+    cfg = make_cfg(**{"audio.input": "pulse:mic.monitor", "snapshots.enabled": False, "record.enabled": False})
+    sinks = RtspOutput().sinks(cfg, Endpoints(rtsp_publish="rtsp://127.0.0.1:8554/live"))
+    argv = build_argv(cfg, V4L2, "libx264", sinks, audio_fifo=FIFO)
+    assert argv[argv.index("+global_header") + 1:] == [
+        "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD,
+        "[f=rtsp:onfail=ignore:rtsp_transport=tcp]rtsp://127.0.0.1:8554/live"]
