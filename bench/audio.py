@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -232,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sync", action="store_true", help="skip the sync run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ns = parser.parse_args(argv)
+    # SIGTERM (e.g. `kill`, or a background job that ignores SIGINT) unwinds through the finally blocks, so
+    # camstream, the generator and PulseAudio are always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     text = ns.out.read_text() if ns.out.exists() else ""
     if ns.cpu_seconds > 0:
         runs = [(cpu_run(False, ns.cpu_seconds, ns.size), cpu_run(True, ns.cpu_seconds, ns.size)) for _ in range(3)]

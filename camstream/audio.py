@@ -40,9 +40,12 @@ CHUNK_MS = 20
 # Seconds between attempts to reopen a vanished device.
 RETRY_S = 1.0
 # aresample async: at most this many samples per second are stretched/squeezed (~2% at 48 kHz, far
-# above any crystal's drift); jumps larger than min_hard_comp seconds are filled/trimmed at once.
+# above any crystal's drift); only jumps larger than min_hard_comp seconds are filled/trimmed at once.
+# Read-time stamps jump when a loaded machine leaves the reader unscheduled for a moment (a burst of late
+# packets that all look "now", then normal again); with the default 0.1 s such a stall inserted silence
+# and delayed one beep by ~250 ms here, so stalls under 0.5 s are only ever smoothed softly.
 ASYNC_SAMPLES = 1000
-MIN_HARD_COMP = 0.1
+MIN_HARD_COMP = 0.5
 # Differences under MIN_COMP are left alone (read-time stamps jitter by a few ms under load); larger ones
 # are corrected over COMP_DURATION seconds, so the correction is a slow stretch, not a warble.
 MIN_COMP = 0.02

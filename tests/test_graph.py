@@ -166,7 +166,7 @@ def test_tee_escaping_survives_real_ffmpeg(tmp_path: Path) -> None:
 
 FIFO = "/run/cam/audio.pcm"
 TEE_HEAD = ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
-AFILTER = ("aresample=async=1000:min_comp=0.02:comp_duration=2:min_hard_comp=0.1:first_pts=0,"
+AFILTER = ("aresample=async=1000:min_comp=0.02:comp_duration=2:min_hard_comp=0.5:first_pts=0,"
            "aformat=sample_rates=48000:channel_layouts=")
 AAC_MONO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "1"]
 AAC_STEREO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
