@@ -94,7 +94,7 @@ class AvSource:
             n = 0
             start = self.t0 - 1.0
             while not self.stop_event.is_set():
-                target = int((time.monotonic() - start + CHUNK_S) * rate)
+                target = int((time.monotonic() - start) * rate)  # samples up to now: never ahead of time
                 if target > n:
                     # Beeps at real whole seconds of the shared clock: sample (k + 1) * rate from `start`.
                     os.write(fd, beep_samples(n, target - n, rate))

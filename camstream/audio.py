@@ -112,7 +112,7 @@ def input_args(audio: AudioConfig, akind: AudioKind, fifo: Path | str) -> list[s
             "-f", "s16le", "-sample_rate", str(audio.rate), "-channels", str(audio.layout_channels),
             # Stamp each packet with the wall clock as it is read: the same clock the live video is on,
             # moved back by one packet so the stamp is that of its first sample.
-            "-use_wallclock_as_timestamps", "1", "-itsoffset", f"-{RAW_SAMPLES / audio.rate:.6f}",
+            "-use_wallclock_as_timestamps", "1",
             "-thread_queue_size", "1024", "-i", str(fifo),
         ]
     return []
@@ -131,15 +131,45 @@ def audio_filter(audio: AudioConfig) -> str:
             f":min_hard_comp={MIN_HARD_COMP:g}:first_pts=0,{fmt}")
 
 
+# One origin for the camera and the microphone. FFmpeg subtracts each input's own start time (its first
+# packet), and the two inputs start at different moments (the second is opened after the first is probed),
+# which left the sound a different 10-60 ms early or late on every start (measured by bench/audio.py).
+# With -copyts both keep their capture times on the wall clock (V4L2 frames: kernel timestamps converted to
+# the real-time clock, FFmpeg devices manual "video4linux2" -ts; every other input and the microphone pipe:
+# -use_wallclock_as_timestamps), and the one filter graph subtracts one instant from both: RTCSTART, the
+# wall clock when that graph was set up, identical for its filters (FFmpeg filters manual, "setpts").
+REBASE_VIDEO = "setpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_AUDIO = "asetpts=PTS-RTCSTART/(1000000*TB)"
+LIVE_CLOCK_INPUT = ["-use_wallclock_as_timestamps", "1"]
+
+
+def live_clock(akind: AudioKind, copy: bool, paced_by_reader: bool) -> bool:
+    """Whether the graph puts camera and microphone on the wall clock.
+
+    Needs a microphone, video that goes through the filter graph (not the H.264 passthrough), and a live
+    video source: the test pattern and files are paced by -re from their own timestamps, which wall-clock
+    stamps would replace (they would then be read as fast as the CPU allows). For those the two inputs keep
+    FFmpeg's per-input origin, which is off by the tens of milliseconds between opening the two.
+    """
+    return akind in (AudioKind.PULSE, AudioKind.ALSA) and not copy and not paced_by_reader
+
+
+def audio_branch(audio: AudioConfig, akind: AudioKind) -> str:
+    """The microphone's part of -filter_complex on the shared clock, ending in [aud]."""
+    return f"[{input_map(akind)}]{REBASE_AUDIO},{audio_filter(audio)}[aud]"
+
+
 def encode_args(audio: AudioConfig) -> list[str]:
     """One AAC encode for every encoded sink (FLV, MP4, MPEG-TS, RTSP all carry AAC)."""
     return ["-c:a", "aac", "-b:a", str(audio.bitrate), "-ar", str(audio.rate), "-ac", str(audio.layout_channels)]
 
 
-def output_args(audio: AudioConfig, akind: AudioKind) -> list[str]:
+def output_args(audio: AudioConfig, akind: AudioKind, in_graph: bool = False) -> list[str]:
     """Map, filter and encode the audio stream (placed before the tee muxer)."""
     if akind is AudioKind.NONE:
         return []
+    if in_graph:
+        return ["-map", "[aud]", *encode_args(audio)]
     return ["-map", input_map(akind), "-filter:a", audio_filter(audio), *encode_args(audio)]
 
 

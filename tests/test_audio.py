@@ -166,9 +166,12 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
                 read_for(0.2)
             assert feeder.status().state == "live"
 
+        def loudest(pcm: bytes) -> float:  # the loudest 100 ms: robust to a player stalled by a busy machine
+            return max(audio.level_dbfs(pcm[i:i + 9600]) for i in range(0, len(pcm) - 9599, 9600))
+
         until_live()
-        first = read_for(1.0)
-        assert audio.level_dbfs(first[-9600:]) > -40
+        first = read_for(2.0)
+        assert loudest(first) > -40
         pulse.stop()  # the device vanishes (daemon gone)
         gone = read_for(3.0)
         assert feeder.status().state == "silence"
@@ -177,8 +180,8 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
         pulse.start()
         pulse.play_tone()
         until_live()  # back within 5 s
-        back = read_for(1.0)
-        assert audio.level_dbfs(back[-9600:]) > -40
+        back = read_for(2.0)
+        assert loudest(back) > -40
         assert feeder.status().last_error
     finally:
         feeder.stop()
