@@ -8,28 +8,28 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from camstream import audio as audio_mod
 from camstream import encoders, proc, rpicam
 from camstream.config import Config
 from camstream.errors import CamstreamError, ConfigError
 from camstream.graph import build_argv
-from camstream.net import check_port_free, free_port, host_addresses
+from camstream.net import host_addresses
 from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.retention import Housekeeper
 from camstream.sources import Source, SourceKind, classify, passthrough
-from camstream.supervise import Pipeline, Server
-
-if TYPE_CHECKING:
-    from camstream.servers.web import WebServer
+from camstream.servers.base import Server
+from camstream.servers.mediamtx import choose_rtsp_server
+from camstream.servers.registry import SERVERS
+from camstream.servers.web import WebServer
+from camstream.supervise import Pipeline
 
 log = logging.getLogger("camstream")
 
 SEGMENT_LIST = "segments.csv"
-WEB_PORT_FIX = "--web-port or web.port"
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Plan:
     source_argv: list[str] | None = None
     knobs: encoders.Knobs | None = None
     audio: audio_mod.Feeder | None = None
-    profile: str = ""
+    profile: str = ""  # the H.264 profile in use, in words (status, the page, /metrics, doctor)
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -98,15 +98,6 @@ def check_writable(directory: Path, setting: str) -> None:
         raise ConfigError(f"{setting}={directory}: not writable: choose a directory you can write to (--ssd-path)")
 
 
-def choose_rtsp_server(cfg: Config) -> str:
-    """auto -> mediamtx when its binary is found, else builtin."""
-    if cfg.rtsp.server != "auto":
-        return cfg.rtsp.server
-    from camstream.servers.mediamtx import find_mediamtx
-
-    return "mediamtx" if find_mediamtx(cfg.rtsp.mediamtx_path or None) else "builtin"
-
-
 # -profile:v values of every encoder (libx264/nvenc names, h264_vaapi names, h264_v4l2m2m's numeric
 # AVCodecContext.profile: 578 = FF_PROFILE_H264_CONSTRAINED_BASELINE, 66 baseline, 77 main, 100 high).
 PROFILE_LABELS = {
@@ -128,20 +119,6 @@ def profile_in_use(argv: list[str], encoder: str, source_argv: list[str] | None 
     return f"{encoder} default"
 
 
-def web_server(cfg: Config, profile: str, live: bool = True) -> WebServer:
-    """The managed web server for this run (not started)."""
-    from camstream.servers.web import IceOptions, WebPaths, WebServer
-
-    # web.user/web.password when set, else the RTSP viewer credentials: the page shows the same video.
-    user, password = (cfg.web.user, cfg.web.password) if cfg.web.user else (cfg.rtsp.user, cfg.rtsp.password)
-    ice = IceOptions(udp_port=cfg.web.ice_udp_port, stun=cfg.web.stun, turn=cfg.web.turn,
-                     turn_user=cfg.web.turn_user, turn_password=cfg.web.turn_password)
-    paths = WebPaths(cfg.state_dir, cfg.video_dir, cfg.images_dir, cfg.latest_dir)
-    return WebServer(paths, port=cfg.web.port, address=cfg.web.address, ingest_port=0 if live else None,
-                     path=cfg.rtsp.path, user=user or None, password=password or None, ice=ice,
-                     ffmpeg=cfg.ffmpeg.path, profile=profile)
-
-
 def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
@@ -152,8 +129,9 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     if source.kind is SourceKind.RPICAM:
         hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
         h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
-        if h264:
-            # rpicam-vid's encoder obeys the same hardware limits as FFmpeg's h264_v4l2m2m on a Pi 4.
+        if h264 and caps.usable("h264_v4l2m2m"):
+            # rpicam-vid on a Pi 4 encodes with the same hardware as FFmpeg's h264_v4l2m2m, with its limits
+            # (a Pi 5 encodes in software through libav: no such limits).
             encoders.check_limits("h264_v4l2m2m", cfg.video)
         source = dataclasses.replace(source, h264=h264)
         source_argv = rpicam.vid_argv(source, cfg.video, cfg.rpicam, knobs)
@@ -173,83 +151,35 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
 
     servers: list[Server] = []
     files: dict[Path, str] = {}
-    rtsp_publish = rtmp_publish = None
-    rtsp_kind = None
     hosts = host_addresses() or ["127.0.0.1"]
-    urls: list[str] = []
-    web: WebServer | None = None
-    if cfg.web_view:
-        from camstream.servers.web import available as web_available
-
-        ok, why = web_available()
-        if not ok:
-            log.warning("web view off: %s", why)
-        else:
-            if not dry_run:
-                check_port_free(cfg.web.address, cfg.web.port, WEB_PORT_FIX)
-            web = web_server(cfg, "")
-            servers.append(web)  # type: ignore[arg-type]
-            # The page first: it is what a phone on the hotspot opens.
-            urls += [web.url(h) for h in _viewer_hosts(cfg.web.address, hosts)]
-    if cfg.rtsp.enabled:
-        rtsp_kind = choose_rtsp_server(cfg)
-        if rtsp_kind == "builtin":
-            from camstream.servers.rtsp_builtin import BuiltinRtspServer, available
-
-            ok, why = available()
-            if not ok:
-                raise ConfigError(f"rtsp.server=builtin: {why}")
-            if not dry_run:
-                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
-            server = BuiltinRtspServer(
-                port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
-                user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
-                audio=cfg.audio.enabled,
-            )
-            server.name = "rtsp"  # type: ignore[attr-defined]
-            servers.append(server)  # type: ignore[arg-type]
-            rtsp_publish = server.ingest_url()
-        elif rtsp_kind == "mediamtx":
-            from camstream.servers.mediamtx import MediamtxServer
-
-            if not dry_run:
-                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
-            mtx = MediamtxServer(cfg.state_dir / "mediamtx", binary=cfg.rtsp.mediamtx_path or None,
-                                 rtsp_port=cfg.rtsp.port, path=cfg.rtsp.path,
-                                 reader_user=cfg.rtsp.user or None, reader_pass=cfg.rtsp.password or None)
-            mtx.name = "rtsp"  # type: ignore[attr-defined]
-            files[mtx.conf_path] = mtx.render()
-            servers.append(mtx)  # type: ignore[arg-type]
-            rtsp_publish = mtx.publish_url()
-        else:
-            rtsp_publish = cfg.rtsp.url
-        if rtsp_kind != "external":
-            urls += [f"rtsp://{h}:{cfg.rtsp.port}/{cfg.rtsp.path}" for h in hosts]
-        else:
-            urls.append(proc.scrub(cfg.rtsp.url))
-        log.info("RTSP server: %s", rtsp_kind)
-    if cfg.rtmp.enabled:
-        if cfg.rtmp.server == "managed":
-            from camstream.servers.nginx_rtmp import NginxRtmpServer
-
-            if not dry_run:
-                check_port_free("0.0.0.0", cfg.rtmp.port, "--rtmp-port or rtmp.port")
-            allow = "all" if cfg.rtmp.allow_publish == "all" else ("127.0.0.1",)
-            nginx = NginxRtmpServer(cfg.state_dir / "nginx", port=cfg.rtmp.port, stat_port=cfg.rtmp.stat_port,
-                                    allow_publish=allow)
-            nginx.name = "rtmp"  # type: ignore[attr-defined]
-            files[nginx.conf_path] = nginx.render()
-            servers.append(nginx)  # type: ignore[arg-type]
-            urls += [f"rtmp://{h}:{cfg.rtmp.port}/live/{cfg.rtmp.stream_key}" for h in hosts]
-        else:
-            urls.append(proc.scrub(rtmp_publish_url(cfg)))
-        rtmp_publish = rtmp_publish_url(cfg)
+    publish: dict[str, str] = {}  # role -> where FFmpeg sends that role's stream
+    urls: dict[str, list[str]] = {}  # role -> what viewers open
+    rtsp_kind = choose_rtsp_server(cfg) if cfg.rtsp.enabled else None
+    for server_class in SERVERS:  # servers/registry.py: one line per server
+        if not server_class.wanted(cfg):
+            continue
+        server = server_class.from_config(cfg, dry_run=dry_run)
+        servers.append(server)
+        files.update(server.files())
+        url = server.publish_url()
+        if url is not None:
+            publish[server.role] = url
+        urls.setdefault(server.role, []).extend(server.viewer_urls(hosts))
+    # Endpoints camstream does not serve itself: an external RTSP server, an RTMP ingest, an SRT peer.
+    if cfg.rtsp.enabled and "rtsp" not in publish:
+        publish["rtsp"] = cfg.rtsp.url
+        urls.setdefault("rtsp", []).append(proc.scrub(cfg.rtsp.url))
+    if cfg.rtmp.enabled and "rtmp" not in publish:
+        publish["rtmp"] = rtmp_publish_url(cfg)
+        urls.setdefault("rtmp", []).append(proc.scrub(publish["rtmp"]))
     if cfg.srt.enabled:
-        urls.append(proc.scrub(cfg.srt.url))
+        urls.setdefault("srt", []).append(proc.scrub(cfg.srt.url))
+    if rtsp_kind is not None:
+        log.info("RTSP server: %s", rtsp_kind)
 
-    endpoints = Endpoints(rtsp_publish=rtsp_publish, rtmp_publish=rtmp_publish,
+    endpoints = Endpoints(rtsp_publish=publish.get("rtsp"), rtmp_publish=publish.get("rtmp"),
                           segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None,
-                          web_publish=web.ingest_url() if web is not None else None)
+                          publish=publish)
     sinks = [sink for output in enabled_outputs(cfg) for sink in output.sinks(cfg, endpoints)]
     stamp = None
     if cfg.video.clock:
@@ -264,16 +194,16 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
         argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
+    # Viewer URLs grouped by role, in the table's order (then SRT): the order they were always printed in.
+    # The web page is first in the table: its URL is the first a user sees (issue 13).
+    order = dict.fromkeys([*(c.role for c in SERVERS), "rtsp", "rtmp", "srt", *urls])
+    viewer_urls = [u for role in order for u in urls.get(role, [])]
     profile = profile_in_use(argv, encoder, source_argv)
-    if web is not None:
-        web.profile = profile
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, source_argv, knobs,
-                feeder, profile)
-
-
-def _viewer_hosts(address: str, hosts: list[str]) -> list[str]:
-    """Hosts a viewer can open for a server bound to `address` (every interface, or just that one)."""
-    return hosts if address in ("0.0.0.0", "::", "") else [address]
+    for planned in servers:
+        if isinstance(planned, WebServer):
+            planned.profile = profile  # the page shows it
+    return Plan(cfg, source, encoder, argv, servers, files, viewer_urls, rtsp_kind, argv_live_only, source_argv,
+                knobs, feeder, profile)
 
 
 def plan_audio(
@@ -294,7 +224,7 @@ def plan_audio(
         if not dry_run:
             audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
         feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
-        servers.append(feeder)  # type: ignore[arg-type]  # same lifecycle: started once, outlives FFmpeg restarts
+        servers.append(feeder)  # the Server protocol: started once, outlives FFmpeg restarts
         return feeder
     return None
 

@@ -203,7 +203,7 @@ def test_plan_serves_the_page_first_and_feeds_it_from_the_one_encode(tmp_path: P
     plan = make_plan(cfg, CAPS, dry_run=True)
     assert plan.urls[0].startswith("http://") and plan.urls[0].endswith(":18080/")
     web = next(s for s in plan.servers if getattr(s, "name", "") == "web")
-    tee = plan.argv[-1] if plan.argv[-1].startswith("[") else next(a for a in plan.argv if "tcp://" in a)
+    tee = next(a for a in plan.argv if str(web.ingest_url()) in a)  # type: ignore[attr-defined]
     assert f"[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]" \
            f"{web.ingest_url()}" in tee  # type: ignore[attr-defined]
     assert plan.argv.count("-c:v") == 2  # one H.264 encode (+ the snapshots' mjpeg)

@@ -22,6 +22,7 @@ class WebOutput:
 
     def sinks(self, cfg: Config, endpoints: Endpoints) -> list[Sink]:
         """MPEG-TS over local TCP into the web server's media hub, exactly as the builtin RTSP ingest is fed."""
-        if not endpoints.web_publish:
+        url = endpoints.publish.get("web")
+        if not url:
             return []
-        return [EncodedSink("web", "mpegts", endpoints.web_publish, TS_INGEST_OPTIONS, inband_headers=True)]
+        return [EncodedSink("web", "mpegts", url, TS_INGEST_OPTIONS, inband_headers=True)]

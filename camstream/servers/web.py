@@ -1,23 +1,27 @@
 """The web server camstream manages: `python -m camstream.web` in its own process, fed by FFmpeg over local TCP.
 
-Same lifecycle as the builtin RTSP server: start, wait for the ready line, watch, read the status file every
-second writes (viewers by protocol, ingest bytes), stop and reap.
+The lifecycle is servers/base.py's; this says how to build it from web.*, how to run it, when it is ready (its
+"listening http://" line), and reads the status file it rewrites every second (viewers by protocol, ingest bytes).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from camstream import proc
 from camstream.errors import ConfigError, ServerError
 from camstream.net import check_port_free, free_port
+from camstream.servers.base import Launch, ManagedServer
+
+if TYPE_CHECKING:
+    from camstream.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,11 @@ class IceOptions:
     turn_password: str = ""
 
 
-class WebServer:
+class WebServer(ManagedServer):
     """camstream's handle on the web server process: the page, the API, /metrics, WHEP and the TCP fallback."""
 
-    name = "web"
+    role = "web"
+    label = "web server"
     PORT_FIX = "--web-port or web.port"
 
     def __init__(
@@ -74,6 +79,7 @@ class WebServer:
         profile: str = "",
         python: str = sys.executable,
     ) -> None:
+        super().__init__()
         if (user is None) != (password is None):
             raise ConfigError("web user and password must be set together: set both web.user and web.password")
         self.paths = paths
@@ -88,8 +94,30 @@ class WebServer:
         self.profile = profile
         self.python = python
         self.status_file = paths.state_dir / "web.json"
-        self.child: proc.Child | None = None
-        self._ready = threading.Event()
+        self._ready_line = threading.Event()
+
+    @classmethod
+    def wanted(cls, cfg: Config) -> bool:
+        """A live output is on and web.enabled; without aiohttp the page is skipped with a warning."""
+        if not cfg.web_view:
+            return False
+        ok, why = available()
+        if not ok:
+            log.warning("web view off: %s", why)
+        return ok
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, dry_run: bool = False) -> WebServer:
+        """The server for web.*; its ingest port is picked now so the FFmpeg argv can name it."""
+        if not dry_run:
+            check_port_free(cfg.web.address, cfg.web.port, cls.PORT_FIX)
+        # web.user/web.password when set, else the RTSP viewer credentials: the page shows the same video.
+        user, password = (cfg.web.user, cfg.web.password) if cfg.web.user else (cfg.rtsp.user, cfg.rtsp.password)
+        ice = IceOptions(udp_port=cfg.web.ice_udp_port, stun=cfg.web.stun, turn=cfg.web.turn,
+                         turn_user=cfg.web.turn_user, turn_password=cfg.web.turn_password)
+        paths = WebPaths(cfg.state_dir, cfg.video_dir, cfg.images_dir, cfg.latest_dir)
+        return cls(paths, port=cfg.web.port, address=cfg.web.address, ingest_port=0, path=cfg.rtsp.path,
+                   user=user or None, password=password or None, ice=ice, ffmpeg=cfg.ffmpeg.path)
 
     def argv(self) -> list[str]:
         """The server's command line (pure; passwords travel in the environment)."""
@@ -121,58 +149,38 @@ class WebServer:
         """The page a viewer on `host` opens."""
         return f"http://{host}:{self.port}/"
 
+    def viewer_urls(self, hosts: Sequence[str]) -> list[str]:
+        """The page at each host, or only at web.address when it is bound to one."""
+        return [self.url(h) for h in (hosts if self.address in ("0.0.0.0", "::", "") else [self.address])]
+
     def ingest_url(self) -> str | None:
         """Where FFmpeg sends MPEG-TS for the live view (None: the page runs without live video)."""
         return None if self.ingest_port is None else f"tcp://127.0.0.1:{self.ingest_port}"
 
-    def start(self) -> None:
-        """Check the port, then start the server process (see wait_ready)."""
-        if self.running():
-            return
+    def publish_url(self) -> str | None:
+        """FFmpeg's MPEG-TS ingest into the media hub (see ingest_url)."""
+        return self.ingest_url()
+
+    def _launch(self) -> Launch:
+        """Check aiohttp and the port, then run `python -m camstream.web`."""
         ok, why = available()
         if not ok:
             raise ServerError(f"web server: {why}")
         check_port_free(self.address, self.port, self.PORT_FIX)
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
-        self._ready.clear()
+        self._ready_line.clear()
+        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout)
+
+    def _on_stdout(self, line: str) -> None:
         from camstream.web.server import READY_PREFIX
 
-        def on_stdout(line: str) -> None:
-            if line.startswith(READY_PREFIX):
-                self._ready.set()
-            log.info("web: %s", line)
+        if line.startswith(READY_PREFIX):
+            self._ready_line.set()
+        log.info("web: %s", line)
 
-        self.child = proc.Child("web", self.argv(), env=self.env(), stop_signal=signal.SIGTERM,
-                                on_stdout_line=on_stdout)
-        self.child.start()
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until the server listens; ServerError (with its last stderr) if it dies or hangs."""
-        if self.child is None:
-            raise ServerError("the web server was not started")
-        step = 0.05
-        waited = 0.0
-        while not self._ready.wait(step):
-            waited += step
-            code = self.child.poll()
-            if code is not None:
-                info = self.child.stop(0)
-                raise ServerError(f"web server exited with code {code}: {_last(info.tail)}")
-            if waited >= timeout:
-                info = self.child.stop(1.0)
-                raise ServerError(f"web server not ready after {timeout:g}s: {_last(info.tail)}")
-
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self.child is not None and self.child.running()
-
-    def poll(self) -> int | None:
-        """The server's exit code once it has exited, else None."""
-        return self.child.poll() if self.child else None
-
-    def tail(self) -> list[str]:
-        """The server's last stderr lines."""
-        return self.child.tail() if self.child else []
+    def _ready(self) -> bool:
+        """It prints "listening http://..." once the page is served."""
+        return self._ready_line.is_set()
 
     def status(self) -> dict[str, object] | None:
         """The server's last fresh status (None when not running or not written for STATUS_STALE_S)."""
@@ -187,7 +195,7 @@ class WebServer:
         return st
 
     def viewers_by_protocol(self) -> dict[str, int] | None:
-        """Browser viewers right now, per protocol (webrtc, ws, ...); None when unknown."""
+        """Browser viewers right now, per protocol (webrtc, mse, ...); None when unknown."""
         st = self.status()
         counts = st.get("viewers_by_protocol") if st else None
         if not isinstance(counts, dict):
@@ -205,15 +213,9 @@ class WebServer:
         value = st.get("ingest_bytes") if st else None
         return value if isinstance(value, int) else None
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGTERM, wait, kill if needed; reaps the process, removes its status file, returns its exit code."""
-        code = None
-        if self.child is not None:
-            code = self.child.stop(grace).returncode
+    def _stopped(self) -> None:
+        """Remove the status file: a stopped server has no viewers."""
         self.status_file.unlink(missing_ok=True)
-        self._ready.clear()
-        return code
+        self._ready_line.clear()
 
 
-def _last(tail: list[str]) -> str:
-    return tail[-1] if tail else "(no output)"
