@@ -143,7 +143,7 @@ def test_page_live_view_indicator_and_latency(camstream_run, browser, tmp_path: 
             const cb = () => { n++; if (performance.now() - t0 < 2000) v.requestVideoFrameCallback(cb); else done(n); };
             v.requestVideoFrameCallback(cb); })""")
         assert frames >= 25, frames  # 25 fps source over 2 s, at least half even on a loaded 2-core box
-        page.wait_for_function("+document.getElementById('latency-ms').textContent > 0", timeout=15000)
+        page.wait_for_function("+document.getElementById('latency-ms').textContent > 0", timeout=30000)
         # auto may fall back to mse on a loaded box (no WebRTC frame within the player's connect timeout)
         protocol = page.evaluate("window.camstreamPage.player.mode")
         assert protocol == "mse" if mode else protocol in ("webrtc", "mse")

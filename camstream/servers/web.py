@@ -182,6 +182,21 @@ class WebServer(ManagedServer):
         """It prints "listening http://..." once the page is served."""
         return self._ready_line.is_set()
 
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Only checks the process did not die at once: the page must not hold FFmpeg back.
+
+        The supervisor starts FFmpeg once every server is ready; the web process (Python, aiohttp, GStreamer)
+        is the slowest to come up on a loaded board and would delay RTSP, RTMP and recording by seconds. Its tee
+        slave is isolated (fifo recovery, graph.py), so FFmpeg connects to the hub whenever it listens; a process
+        that dies later is restarted by the supervisor like any server.
+        """
+        child = self.child
+        if child is None:
+            raise ServerError(f"the {self.label} was not started: call start() first")
+        code = child.poll()
+        if code is not None:
+            raise self._exited(code, child.stop(0).tail)
+
     def status(self) -> dict[str, object] | None:
         """The server's last fresh status (None when not running or not written for STATUS_STALE_S)."""
         if not self.running():
