@@ -104,8 +104,9 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     if source.kind is SourceKind.RPICAM:
         hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
         h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
-        if h264:
-            # rpicam-vid's encoder obeys the same hardware limits as FFmpeg's h264_v4l2m2m on a Pi 4.
+        if h264 and caps.usable("h264_v4l2m2m"):
+            # rpicam-vid on a Pi 4 encodes with the same hardware as FFmpeg's h264_v4l2m2m, with its limits
+            # (a Pi 5 encodes in software through libav: no such limits).
             encoders.check_limits("h264_v4l2m2m", cfg.video)
         source = dataclasses.replace(source, h264=h264)
         source_argv = rpicam.vid_argv(source, cfg.video, cfg.rpicam, knobs)

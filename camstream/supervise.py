@@ -259,7 +259,8 @@ class Supervisor:
                 except Restart as why:
                     if why.planned:
                         self._teardown_ffmpeg(graceful=True)
-                        log.info("%s", why.reason)
+                        # The housekeeper already said why, in one line; this is the mechanics.
+                        log.debug("%s", why.reason)
                         continue
                     self._teardown(graceful=False)
                     self._note_restart(why)

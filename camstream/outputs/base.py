@@ -51,6 +51,10 @@ class FrameSink:
     filter: str
     args: tuple[str, ...] = field(default=())
     target: str = ""
+    # With a muxer, the frames are written through a one-slave tee with fifo and onfail=ignore, like the
+    # encoded sinks: a failed write (disk full, read-only, unmounted) is retried instead of ending FFmpeg.
+    muxer: str = ""
+    options: tuple[tuple[str, str], ...] = ()
 
 
 Sink = EncodedSink | FrameSink
