@@ -104,10 +104,10 @@ def choose_rtsp_server(cfg: Config) -> str:
 def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
-    caps = caps or encoders.detect(cfg.ffmpeg.path)
-    source_argv = None
     web_view = encoders.web_view_enabled(cfg)
     knobs = encoders.resolve(cfg.video, os.cpu_count() or 1, web_view)
+    caps = caps or encoders.detect(cfg.ffmpeg.path, video=cfg.video, knobs=knobs)
+    source_argv = None
     if source.kind is SourceKind.RPICAM:
         hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
         h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from camstream import devices as devices_mod
 from camstream import encoders, proc, rpicam
-from camstream.config import VideoConfig
+from camstream.config import AudioConfig, VideoConfig
 from camstream.errors import CamstreamError, MissingToolError
 from camstream.install import hotspot, service
 from camstream.install.plan import Host
@@ -217,6 +217,32 @@ def check_hotspot(host: Host, state_dir: str, run: Runner) -> CheckResult:
     return CheckResult("hotspot", PASS, detail)
 
 
+AudioCheck = Callable[[str, AudioConfig], float | None]
+
+
+def _check_audio_device(ffmpeg: str, audio: AudioConfig) -> float | None:
+    from camstream.audio import check_device
+
+    return check_device(ffmpeg, audio, seconds=1.0)
+
+
+def check_audio(ffmpeg: str | None, audio: AudioConfig | None, capture: AudioCheck = _check_audio_device) -> CheckResult:
+    """The configured microphone answers a one-second real capture; its level tells whether it hears anything."""
+    if audio is None or not audio.is_device:
+        what = "off (--audio none)" if audio is None or not audio.enabled else f"{audio.input}: no device to check"
+        return CheckResult("audio", PASS, what)
+    if ffmpeg is None:
+        return CheckResult("audio", FAIL, f"{audio.input}: cannot check without ffmpeg", "install ffmpeg first")
+    try:
+        level = capture(ffmpeg, audio)
+    except CamstreamError as exc:
+        return CheckResult("audio", FAIL, str(exc).split(": check")[0], "pick a device from `camstream devices`")
+    if level is None or level <= -90:
+        return CheckResult("audio", WARN, f"{audio.input}: captures, but only silence",
+                           "check the microphone is plugged in and not muted (alsamixer / pavucontrol)")
+    return CheckResult("audio", PASS, f"{audio.input}: captures, mean level {level:.1f} dBFS")
+
+
 @dataclass(frozen=True)
 class DoctorInputs:
     """Settings the checks depend on (from the camstream config)."""
@@ -229,6 +255,7 @@ class DoctorInputs:
     # The run's video settings and resolved knobs: the trial encodes use exactly the run's encoder argv.
     video: VideoConfig | None = None
     knobs: encoders.Knobs | None = None
+    audio: AudioConfig | None = None
 
 
 def run_all(inputs: DoctorInputs, host: Host, which: Which = proc.which, run: Runner = hotspot.run_tool,
@@ -250,6 +277,7 @@ def run_all(inputs: DoctorInputs, host: Host, which: Which = proc.which, run: Ru
         check_encoder(ffmpeg_path, "h264_v4l2m2m", required=False, trial=trial),
         check_ffprobe(which),
         camera,
+        check_audio(ffmpeg_path, inputs.audio),
         libcamera,
         check_nginx(which),
         check_gst_rtsp(),

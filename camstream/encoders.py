@@ -286,8 +286,10 @@ def _cache_key(path: str) -> str:
     return f"{path}|{version}"
 
 
-def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = None) -> Capabilities:
-    """Probe FFmpeg once: version, encoders, and a cached trial-encode verdict for hardware encoders."""
+def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = None,
+           video: VideoConfig | None = None, knobs: Knobs | None = None) -> Capabilities:
+    """Probe FFmpeg once: version, encoders, and a cached trial-encode verdict (with the run's encoder argv
+    when `video`/`knobs` are given) for each encoder encoder=auto may pick."""
     path = proc.which("ffmpeg", ffmpeg)
     key = _cache_key(path)
     encoders = _parse_encoders(proc.run([path, "-hide_banner", "-encoders"]).stdout)
@@ -295,7 +297,7 @@ def detect(ffmpeg: str = "ffmpeg", refresh: bool = False, cache: Path | None = N
     working = {} if refresh else dict(_load_cache(cache).get(key, {}))
     for name in AUTO_ORDER:
         if name in encoders and name not in working:
-            ok, why = trial_encode(path, name)
+            ok, why = trial_encode(path, name, video=video, knobs=knobs)
             working[name] = ok
             log.debug("trial encode %s: %s", name, "ok" if ok else why)
     _store(cache, key, working)

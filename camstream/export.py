@@ -229,7 +229,8 @@ def export_argv(ffmpeg: str, concat_list: Path, out: Path, same_headers: bool = 
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y",
         "-f", "concat", "-safe", "0", *convert, "-i", str(concat_list),
-        "-map", "0:v", "-c", "copy",
+        # The chunks' sound too when they have it (issue 14); "?" makes it optional for silent recordings.
+        "-map", "0:v", "-map", "0:a?", "-c", "copy",
         # A normal (not fragmented) MP4 with the index at the front: plays and seeks everywhere.
         "-movflags", "+faststart", "-f", "mp4", str(out),
     ]

@@ -67,6 +67,13 @@ class Pulse:
             start_new_session=True,
         )
         self.players.append(player)
+        deadline = time.monotonic() + 10  # the player is connected once the sink lists its stream
+        while time.monotonic() < deadline and player.poll() is None:
+            out = subprocess.run(["pactl", "list", "short", "sink-inputs"], env=self.full_env(), capture_output=True,
+                                 text=True, timeout=10, stdin=subprocess.DEVNULL)
+            if out.stdout.strip():
+                break
+            time.sleep(0.1)
         return player
 
     def stop(self) -> None:

@@ -132,8 +132,9 @@ def test_rtsp_server_audio_flag_and_pipelines() -> None:
 
 
 @pytest.mark.slow
-def test_check_device_reads_a_real_source_and_names_a_missing_one(pulse: Pulse) -> None:
-    os.environ.update(pulse.env())
+def test_check_device_reads_a_real_source_and_names_a_missing_one(pulse: Pulse, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in pulse.env().items():
+        monkeypatch.setenv(k, v)
     pulse.play_tone()
     level = audio.check_device("ffmpeg", cfg_audio(**{"audio.input": f"pulse:{MONITOR}"}), seconds=1.0)
     assert level is not None and -40 < level < 0
@@ -142,9 +143,11 @@ def test_check_device_reads_a_real_source_and_names_a_missing_one(pulse: Pulse) 
 
 
 @pytest.mark.slow
-def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: Pulse, tmp_path: Path) -> None:
+def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: Pulse, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The feeder's pipe never stops: tone while the daemon runs, silence while it is down, tone again after."""
-    os.environ.update(pulse.env())
+    for k, v in pulse.env().items():
+        monkeypatch.setenv(k, v)
     pulse.play_tone()
     feeder = audio.Feeder("ffmpeg", cfg_audio(**{"audio.input": f"pulse:{MONITOR}"}), tmp_path / "a.pcm")
     feeder.start()
@@ -180,3 +183,96 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
     finally:
         feeder.stop()
         os.close(fd)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["pulse:nosuch", "hw:9,0"])
+def test_missing_device_at_start_is_one_line_exit_2(pulse: Pulse, tmp_path: Path, spec: str) -> None:
+    from support import run_cli
+
+    result = run_cli("run", "--source", "testsrc", "--audio", spec, "--no-rtsp", "--no-snapshots",
+                     "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(tmp_path / "st"), "--duration", "5",
+                     env=pulse.env())
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: audio {spec}: cannot capture from it"), lines
+    assert "`camstream devices`" in lines[0]
+    assert not (tmp_path / "ssd" / "video").exists() or not any((tmp_path / "ssd" / "video").iterdir())
+
+
+# -- `camstream devices`: sound capture devices, parsed from real outputs ------------------------------------
+
+from camstream import audio_devices  # noqa: E402
+from camstream.audio_devices import AudioDevice  # noqa: E402
+
+AUDIO_FIXTURES = Path(__file__).parent / "fixtures" / "audio"
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    pytest.param("arecord_pi_webcam_mic.txt",
+                 [AudioDevice("plughw:CARD=Camera,DEV=0", "Vimicro USB2.0 UVC Camera: USB Audio", "also hw:1,0")],
+                 id="pi-webcam-mic"),
+    pytest.param("arecord_i2s_and_usb.txt",
+                 [AudioDevice("plughw:CARD=i2smic,DEV=0", "i2smic: bcm2835-i2s-dir-hifi dir-hifi-0", "also hw:2,0"),
+                  AudioDevice("plughw:CARD=Creation,DEV=0", "Cable Creation: USB Audio", "also hw:3,0")],
+                 id="i2s-and-usb"),
+    pytest.param("arecord_none.txt", [], id="no-cards-here"),
+])
+def test_parse_arecord(fixture: str, expected: list[AudioDevice]) -> None:
+    assert audio_devices.parse_arecord_list((AUDIO_FIXTURES / fixture).read_text()) == expected
+
+
+def test_parse_pactl_sources() -> None:
+    here = audio_devices.parse_pactl_sources((AUDIO_FIXTURES / "pactl_short_sources.txt").read_text())
+    assert here == [AudioDevice("pulse:mic.monitor", "monitor of an output, s16le 2ch 48000Hz", "idle"),
+                    AudioDevice("pulse:room.monitor", "monitor of an output, s16le 2ch 44100Hz", "idle")]
+    usb = audio_devices.parse_pactl_sources((AUDIO_FIXTURES / "pactl_usb_headset.txt").read_text())
+    assert usb[-1] == AudioDevice("pulse:alsa_input.usb-Logitech_Logitech_USB_Headset-00-Headset.analog-mono",
+                                  "input, s16le 1ch 48000Hz", "running")
+    for dev in [*here, *usb]:
+        assert load_config(env={}, flags={"audio.input": ("--audio", dev.spec)}, search_defaults=False)
+
+
+def test_list_and_format() -> None:
+    outputs = {"arecord": (0, (AUDIO_FIXTURES / "arecord_pi_webcam_mic.txt").read_text()),
+               "pactl": (1, "")}
+    found = audio_devices.list_audio_devices(lambda argv: outputs[argv[0]])
+    assert audio_devices.format_audio_devices(found) == (
+        "sound (use with --audio):\n  plughw:CARD=Camera,DEV=0  Vimicro USB2.0 UVC Camera: USB Audio (also hw:1,0)\n")
+
+
+@pytest.mark.slow
+def test_cli_devices_lists_a_real_pulseaudio_source(pulse: Pulse, tmp_path: Path) -> None:
+    from support import run_cli
+
+    (tmp_path / "root/dev").mkdir(parents=True)
+    result = run_cli("devices", env={**pulse.env(), "CAMSTREAM_HOST_ROOT": str(tmp_path / "root")})
+    assert result.returncode == 0, result.stderr
+    assert "sound (use with --audio):\n  pulse:mic.monitor  monitor of an output, s16le 2ch 48000Hz" in result.stdout
+    assert result.stdout.startswith("no camera: no camera found")
+
+
+# -- `camstream doctor`: the configured microphone, with a short real capture --------------------------------
+
+
+def test_doctor_audio_off_and_fake_results() -> None:
+    from camstream import doctor
+
+    assert doctor.check_audio("ffmpeg", None).detail == "off (--audio none)"
+    mic = cfg_audio(**{"audio.input": "hw:1,0"})
+    assert doctor.check_audio("ffmpeg", mic, lambda f, a: -30.0).status == doctor.PASS
+    assert doctor.check_audio("ffmpeg", mic, lambda f, a: -120.0).status == doctor.WARN
+
+
+@pytest.mark.slow
+def test_doctor_captures_from_the_configured_device(pulse: Pulse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from camstream import doctor
+
+    for k, v in pulse.env().items():
+        monkeypatch.setenv(k, v)
+    pulse.play_tone()
+    ok = doctor.check_audio("ffmpeg", cfg_audio(**{"audio.input": f"pulse:{MONITOR}"}))
+    assert ok.status == doctor.PASS and "mean level" in ok.detail, ok
+    bad = doctor.check_audio("ffmpeg", cfg_audio(**{"audio.input": "pulse:gone"}))
+    assert bad.status == doctor.FAIL and bad.detail.startswith("audio pulse:gone: cannot capture from it"), bad
+    assert bad.fix == "pick a device from `camstream devices`"

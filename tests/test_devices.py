@@ -105,7 +105,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "CAMSTREAM_HOST_ROOT": str(tmp_path / "root"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "PULSE_SERVER": f"unix:{tmp_path}/no-pulse"}  # no sound server: no sources
     return subprocess.run([sys.executable, "-m", "camstream", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
 
@@ -118,7 +118,9 @@ def test_cli_lists_devices(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("/dev/video0  HD Pro Webcam C920\n  MJPG  Motion-JPEG (compressed)\n")
     assert result.stdout.endswith("/dev/video1  HD Pro Webcam C920\n"
-                                  "  no capture formats (a metadata or codec node, not a camera input)\n")
+                                  "  no capture formats (a metadata or codec node, not a camera input)\n"
+                                  "sound: no capture devices (no ALSA card with a capture device, no PulseAudio "
+                                  "source)\n")
 
 
 def test_cli_says_clearly_when_there_is_no_camera(tmp_path: Path) -> None:

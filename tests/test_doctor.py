@@ -113,7 +113,7 @@ def test_run_all_and_failed(tmp_path: Path) -> None:
     results = doctor.run_all(doctor.DoctorInputs(ssd_path=tmp_path, rtsp_port=0, rtmp_port=0), Host(root=tmp_path, euid=0),
                              list_devices=lambda: [], run=lambda argv: (1, ""), list_cameras=lambda: [])
     names = [r.name for r in results]
-    assert names == ["ffmpeg", "encoder libx264", "encoder h264_v4l2m2m", "ffprobe", "camera", "libcamera camera",
+    assert names == ["ffmpeg", "encoder libx264", "encoder h264_v4l2m2m", "ffprobe", "camera", "audio", "libcamera camera",
                      "nginx-rtmp",
                      "gst-rtsp-server", "mediamtx", "port 0 (RTSP)", "port 0 (RTMP)", "disk", "service", "hotspot"]
     assert doctor.failed(results)  # ffmpeg -version through the failing runner, and no camera

@@ -212,5 +212,5 @@ def test_export_argv(same: bool, convert: list[str]) -> None:
     assert export_argv("/usr/bin/ffmpeg", Path("/t/l.ffconcat"), Path("/t/o.mp4"), same_headers=same) == [
         "/usr/bin/ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y",
         "-f", "concat", "-safe", "0", *convert, "-i", "/t/l.ffconcat",
-        "-map", "0:v", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "/t/o.mp4",
+        "-map", "0:v", "-map", "0:a?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "/t/o.mp4",
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from camstream import devices, rpicam
+from camstream import audio_devices, devices, rpicam
 from camstream.errors import MissingToolError, SourceError
 from camstream.install.plan import Host
 
@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("devices")
     def list_devices() -> None:
-        """List /dev/video* (v4l2-ctl --list-formats-ext) and Pi camera modules (rpicam-hello --list-cameras)."""
+        """List /dev/video*, Pi camera modules, and sound capture devices (arecord -l, pactl list short sources)."""
         v4l2: list[devices.Device] = []
         missing: SourceError | None = None
         try:
@@ -25,7 +25,10 @@ def register(app: typer.Typer) -> None:
             cameras = rpicam.list_cameras()
         except MissingToolError:
             cameras = []  # no rpicam-apps: not a Raspberry Pi OS camera setup, nothing to list
-        if not v4l2 and not cameras:
+        sound = audio_devices.list_audio_devices()
+        if not v4l2 and not cameras and not sound:
             raise missing or SourceError(devices.NO_CAMERA)
         text = devices.format_devices(v4l2) if v4l2 else ""
-        typer.echo(text + rpicam.format_cameras(cameras), nl=False)
+        if not v4l2 and not cameras:
+            text = f"no camera: {devices.NO_CAMERA}\n"
+        typer.echo(text + rpicam.format_cameras(cameras) + audio_devices.format_audio_devices(sound), nl=False)

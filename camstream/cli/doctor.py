@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         """Check ffmpeg and encoders (real trial encode), cameras, servers, ports, disk, service and hotspot."""
         cfg = load_config(Path(config) if config else None)
         inputs = doctor.DoctorInputs(ffmpeg=cfg.ffmpeg.path, ssd_path=cfg.paths.ssd_path, rtsp_port=cfg.rtsp.port,
-                                     rtmp_port=cfg.rtmp.port, hotspot_state_dir=state_dir, video=cfg.video,
+                                     rtmp_port=cfg.rtmp.port, hotspot_state_dir=state_dir, video=cfg.video, audio=cfg.audio,
                                      knobs=encoders.resolve(cfg.video, os.cpu_count() or 1,
                                                             encoders.web_view_enabled(cfg)))
         host = Host.from_env()
