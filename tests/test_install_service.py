@@ -515,3 +515,20 @@ def test_viewer_urls_include_the_web_view_when_it_is_on(tmp_path: Path, yaml_tex
     config.write_text(yaml_text)
     cfg = load_config(config, env={}, search_defaults=False)
     assert viewers.viewer_urls(cfg, ["10.42.0.1"]) == expected
+
+
+def test_config_already_in_etc_camstream_is_used_in_place(box: dict[str, object]) -> None:
+    root: Path = box["root"]  # type: ignore[assignment]
+    front = root / "etc/camstream/front.yaml"
+    front.parent.mkdir(parents=True)
+    front.write_text("paths:\n  ssd_path: /srv/front\n  state_dir: /var/lib/camstream-front\n")
+    result = _camstream(box, "install-service", "--dry-run", "--user", "daemon", "--config", "/etc/camstream/front.yaml",
+                        "--fps", "12")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert " run --config /etc/camstream/front.yaml\n" in result.stdout
+    assert "# write /etc/camstream/camstream.yaml" not in result.stdout
+    # The file it replaces is itself: backed up, then written with the flag merged in.
+    assert _written(result.stdout, "/etc/camstream/front.yaml.bak") == front.read_text()
+    assert yaml.safe_load(_written(result.stdout, "/etc/camstream/front.yaml")) == {
+        "video": {"fps": 12}, "paths": {"ssd_path": "/srv/front", "state_dir": "/var/lib/camstream-front"}}
+    assert "ReadWritePaths=/srv/front /var/lib/camstream-front\n" in result.stdout
