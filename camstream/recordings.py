@@ -36,6 +36,24 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _try_swap(link: Path, target: Path) -> None:
+    # A full or read-only disk cannot take the new link; the old one stays valid (retention never deletes
+    # a latest_* target), and the next file that lands tries again.
+    try:
+        swap_link(link, target)
+    except OSError as exc:
+        log.debug("cannot update %s: %s", link.name, exc.strerror)
+
+
+def _trim(part: Path) -> None:
+    from camstream.mp4frag import NotFragmented, trim_to_fragments
+
+    try:
+        trim_to_fragments(part)
+    except (NotFragmented, ValueError):
+        pass
+
+
 def swap_link(link: Path, target: Path) -> None:
     """Point `link` at `target` atomically (new symlink under a temp name, then rename over the old one)."""
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +119,7 @@ class ChunkWatcher:
             self.last_at = time.monotonic()
             self.finished.extend(landed)
             del self.finished[:-100]
-            swap_link(self.latest_dir / LATEST_VIDEO, landed[-1].path)
+            _try_swap(self.latest_dir / LATEST_VIDEO, landed[-1].path)
         return landed
 
     def recover(self) -> list[Path]:
@@ -120,6 +138,7 @@ class ChunkWatcher:
         part = self.video_dir / name
         final = self.video_dir / name.removesuffix(PART_SUFFIX)
         try:
+            _trim(part)  # a chunk whose last write failed (disk full) ends after its last complete fragment
             _fsync(part)  # the data is on disk before the name says "finished" (power cuts)
             os.replace(part, final)
             _fsync(self.video_dir)
@@ -127,6 +146,10 @@ class ChunkWatcher:
             if not final.exists():
                 log.warning("chunk %s listed by FFmpeg but missing on disk", name)
                 return None
+        except OSError as exc:
+            # Read-only or vanished disk: the .part stays and is recovered once the disk is back.
+            log.debug("cannot finish chunk %s: %s", name, exc.strerror)
+            return None
         try:
             duration = float(end_s) - float(start_s)
         except ValueError:
@@ -162,7 +185,7 @@ class SnapshotWatcher:
                 self.last = candidate
                 self.last_at = time.monotonic()
                 self.count += 1
-                swap_link(self.latest_dir / LATEST_IMAGE, candidate)
+                _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
                 return candidate
         return None
 
@@ -190,18 +213,44 @@ def recover_partials(video_dir: Path) -> list[Path]:
     Fragmented MP4 plays up to the last complete fragment, so the seconds before the cut are kept; the
     `.recovered.mp4` name tells readers it was not closed normally. Call only while FFmpeg is not running.
     """
-    from camstream.mp4frag import NotFragmented, read_fragments
+    return _recover(sorted(video_dir.glob(f"*{PART_SUFFIX}")))
+
+
+STALE_PART_S = 3.0  # a closed chunk is renamed within a poll (0.2 s); one untouched this long was abandoned
+
+
+def recover_stale_partials(video_dir: Path, now: float | None = None) -> list[Path]:
+    """While FFmpeg runs: keep (or drop, when empty) .part chunks it abandoned, i.e. not the newest (which it may
+    still be writing) and untouched for STALE_PART_S. Writes that failed (disk full, read-only) leave them."""
+    now = time.time() if now is None else now
+    stale = []
+    try:
+        parts = sorted(video_dir.glob(f"*{PART_SUFFIX}"))
+        for part in parts[:-1]:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                stale.append(part)
+    except OSError:
+        return []
+    return _recover(stale)
+
+
+def _recover(parts: list[Path]) -> list[Path]:
+    from camstream.mp4frag import NotFragmented, trim_to_fragments
 
     recovered = []
-    for part in sorted(video_dir.glob(f"*{PART_SUFFIX}")):
+    for part in parts:
         try:
-            empty = read_fragments(part).duration <= 0
+            empty = trim_to_fragments(part) <= 0
         except (NotFragmented, OSError, ValueError):
             empty = True  # not even a header and one fragment: nothing to keep
-        if empty:
-            part.unlink()
+        try:
+            if empty:
+                part.unlink()
+                continue
+            final = part.with_name(part.name.removesuffix(".mp4" + PART_SUFFIX) + RECOVERED_SUFFIX)
+            os.replace(part, final)
+        except OSError as exc:  # read-only or vanished disk: try again when it is back
+            log.debug("cannot recover %s: %s", part.name, exc.strerror)
             continue
-        final = part.with_name(part.name.removesuffix(".mp4" + PART_SUFFIX) + RECOVERED_SUFFIX)
-        os.replace(part, final)
         recovered.append(final)
     return recovered

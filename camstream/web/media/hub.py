@@ -141,6 +141,7 @@ class MediaHub:
         if not self._ingest.open():
             self._glib.stop()
             raise ServerError(f"cannot listen for the encoder on 127.0.0.1:{self.ingest_port}: port in use")
+        await self._loop.run_in_executor(None, gst.warm_up)
         self._reaper = asyncio.create_task(self._reap())
         log.info("web media: ingest tcp://127.0.0.1:%d, WHEP /%s/whep, fallback /%s/ws",
                  self.ingest_port, self.path, self.path)
