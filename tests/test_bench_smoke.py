@@ -15,6 +15,7 @@ import pytest
 from bench import cases, gst_viewer, report
 from bench import encoders as bench_encoders
 from bench import run as bench_run
+from bench import web_media as bench_web_media
 from camstream import proc
 from camstream.net import free_port
 
@@ -188,3 +189,16 @@ def test_bench_encoders_argv_runs(tmp_path: Path) -> None:
     assert bench_encoders.encode_cpu_percent("ultrafast", 320, 240, 10, 0.3, 1) >= 0
     row = bench_encoders.quality("ultrafast", "baseline", tmp_path, 0.1)
     assert row.psnr > 0 and row.signalled.startswith("Constrained Baseline")
+
+
+@pytest.mark.slow
+def test_bench_web_media_publisher_argv_runs_and_chromium_is_there() -> None:
+    # `python -m bench.web_media` (part of `make bench`): its one stamped encode teed to two TCP ingests, and the
+    # browser it drives (Chromium via Playwright, the same binary and switches as the web view's tests).
+    from media_support import CHROMIUM  # tests/ helper that bench.web_media imports too
+
+    rtsp, web = _Sink(), _Sink()
+    _run(_bounded(bench_web_media.publisher_argv(TINY.width, TINY.height, TINY.fps, rtsp.port, web.port), 0.5))
+    assert rtsp.close() > 0 and web.close() > 0
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM}: not installed (make deps installs chromium)"
+    import playwright.sync_api  # noqa: F401 - bench.web_media drives Chromium through it
