@@ -18,17 +18,16 @@ from camstream.graph import build_argv
 from camstream.net import host_addresses
 from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
-from camstream.retention import Housekeeper
-from camstream.sources import Source, SourceKind, classify, passthrough
 from camstream.servers.base import Server
 from camstream.servers.mediamtx import choose_rtsp_server
 from camstream.servers.registry import SERVERS
+from camstream.sources import Source, SourceKind, classify, passthrough
+from camstream.storage.layout import SEGMENT_LIST
+from camstream.storage.retention import Housekeeper
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 from camstream.supervise import Pipeline
 
 log = logging.getLogger("camstream")
-
-SEGMENT_LIST = "segments.csv"
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Plan:
         chunks = ChunkWatcher(cfg.state_dir / SEGMENT_LIST, cfg.video_dir, cfg.latest_dir) \
             if cfg.record.enabled else None
         snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
-        # Retention and the disk-full pause (camstream/retention.py).
+        # Retention and the disk-full pause (camstream/storage/retention.py).
         housekeeper = Housekeeper.from_config(cfg) if cfg.record.enabled or cfg.snapshots.enabled else None
         return Pipeline(
             argv=self.argv, argv_live_only=self.argv_live_only, source=self.source,

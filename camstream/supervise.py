@@ -18,13 +18,14 @@ from typing import Any, Protocol
 from camstream import proc
 from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.servers.base import Server
 from camstream.sources import Source, exists, find_rpicam
+from camstream.storage.atomic import write_atomic
+from camstream.storage.layout import STATUS_FILE
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 
 log = logging.getLogger("camstream")
 
-STATUS_FILE = "status.json"
 # rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
 NO_CAMERA = "no cameras available"
 
@@ -512,10 +513,8 @@ class Supervisor:
         if self.p.state_dir is None:
             return
         path = self.p.state_dir / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(s.to_json(), indent=1))
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps(s.to_json(), indent=1))
         except OSError:
             pass
 

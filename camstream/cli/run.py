@@ -353,7 +353,7 @@ def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance:
         instance.hold()
     # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
     # holds the read password and is created with mode 0600 there), so nothing is written here.
-    from camstream.recordings import recover_partials
+    from camstream.storage.watchers import recover_partials
 
     if cfg.record.enabled:
         for saved in recover_partials(cfg.video_dir):

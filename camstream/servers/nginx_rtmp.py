@@ -18,6 +18,7 @@ from camstream import proc
 from camstream.errors import CamstreamError, ConfigError, MissingToolError, PortInUseError, ServerError
 from camstream.net import check_port_free, port_accepts, tcp_port_free
 from camstream.servers.base import Launch, ManagedServer
+from camstream.storage.atomic import write_atomic
 
 if TYPE_CHECKING:
     from camstream.config import Config
@@ -342,10 +343,7 @@ class NginxRtmpServer(ManagedServer):
         text = self.render()
         for sub in ("logs", "temp"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".conf.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.conf_path)
-        return self.conf_path
+        return write_atomic(self.conf_path, text)
 
     def check_config(self, nginx: str) -> None:
         """`nginx -t` on the written config; ServerError with nginx's own words when it is rejected."""

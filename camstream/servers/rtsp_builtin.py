@@ -25,6 +25,7 @@ from camstream.errors import ConfigError, MissingToolError, ServerError
 from camstream.net import check_port_free, free_port
 from camstream.servers.base import Launch, ManagedServer
 from camstream.servers.mediamtx import choose_rtsp_server
+from camstream.storage.layout import RTSP_STATUS_FILE
 
 if TYPE_CHECKING:
     from camstream.config import Config
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MODULE = "camstream.servers.rtsp_builtin"
 PASSWORD_ENV = "CAMSTREAM_RTSP_PASSWORD"
-STATUS_FILE_NAME = "rtsp_builtin.json"
+STATUS_FILE_NAME = RTSP_STATUS_FILE
 READY_PREFIX = "listening rtsp://"
 # The server rewrites its status every second; older than this means it is not current.
 STATUS_STALE_S = 5.0
