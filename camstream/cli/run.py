@@ -193,6 +193,7 @@ def with_run_options(options: Mapping[str, Any]) -> Callable[[F], F]:
             return func(*args, **kwargs)
 
         params = [*extra, *own]
+        # typeshed's functools._Wrapped declares no __signature__, but inspect.signature() (and so Typer) reads it.
         wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         # Typer reads both the signature and get_type_hints(); give it evaluated annotations, since the strings
         # of `from __future__ import annotations` would be looked up in this module instead of func's.
