@@ -191,6 +191,7 @@ class BuiltinRtspServer:
             env=self.env(),
             stop_signal=signal.SIGTERM,
             on_stdout_line=self._on_stdout,
+            on_stderr_line=self._on_stderr,
         )
         self.child.start()
 
@@ -198,6 +199,13 @@ class BuiltinRtspServer:
         if line.startswith(READY_PREFIX):
             self._ready.set()
         log.info("rtsp-server: %s", line)
+
+    def _on_stderr(self, line: str) -> None:
+        # The server's warnings (a viewer dropped for being too slow, ingest errors) belong in camstream's log,
+        # one line each; everything else stays in the stderr ring buffer for error reports.
+        level, _, rest = line.partition(" ")
+        if level in ("WARNING", "ERROR", "CRITICAL"):
+            log.warning("rtsp-server: %s", rest.partition(": ")[2] or rest)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until the server listens on both ports; ServerError (with its last stderr) if it dies or hangs."""
