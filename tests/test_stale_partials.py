@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from camstream.recordings import STALE_PART_S, recover_stale_partials
+from camstream.storage.watchers import STALE_PART_S, recover_stale_partials
 
 
 def test_only_old_abandoned_parts_are_handled(tmp_path: Path) -> None:

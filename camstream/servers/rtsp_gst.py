@@ -31,6 +31,7 @@ from camstream.servers.viewer_guard import (  # noqa: E402
     bound_send_buffer,
     observe,
 )
+from camstream.storage.atomic import write_atomic  # noqa: E402
 
 log = logging.getLogger("camstream.rtsp")
 
@@ -447,11 +448,8 @@ class RtspServer:
     def _write_status(self) -> bool:
         path = self.settings.status_file
         if path:
-            tmp = f"{path}.tmp"
             try:
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(self.status(), fh)
-                os.replace(tmp, path)  # readers never see a half-written file
+                write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
             except OSError as exc:
                 log.warning("cannot write status file %s: %s", path, exc)
         return True

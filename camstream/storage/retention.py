@@ -26,13 +26,12 @@ import yaml
 
 from camstream.config import Config, MinFree, min_free, optional_duration, optional_size
 from camstream.errors import ConfigError
-from camstream.recordings import LATEST_IMAGE, LATEST_VIDEO, recover_stale_partials, stamp_time
+from camstream.storage.atomic import write_atomic
+from camstream.storage.layout import LATEST_IMAGE, LATEST_VIDEO, OVERRIDE_FILE, is_recording
+from camstream.storage.watchers import recover_stale_partials
 
 log = logging.getLogger("camstream")
 
-OVERRIDE_FILE = "retention.yaml"
-CHUNK_SUFFIX = ".mp4"
-IMAGE_SUFFIX = ".jpg"
 
 
 @dataclass(frozen=True, order=True)
@@ -69,11 +68,6 @@ class RetentionPolicy:
     def active(self) -> bool:
         """True when any limit is set."""
         return self.max_age is not None or self.max_size is not None or bool(self.min_free.bytes or self.min_free.percent)
-
-
-def is_recording(name: str) -> bool:
-    """A finished chunk (incl. .recovered.mp4) or snapshot camstream wrote: UTC-stamped name, final suffix."""
-    return name.endswith((CHUNK_SUFFIX, IMAGE_SUFFIX)) and stamp_time(name) is not None
 
 
 def explain_deletions(
@@ -252,10 +246,7 @@ def write_override(state_dir: Path, values: dict[str, tuple[str, str]]) -> Path:
             raise ConfigError(f"{flag} {raw}: {exc}") from None
     file = state_dir / OVERRIDE_FILE
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_text(render_override({key: raw for key, (_, raw) in values.items()}))
-    os.replace(tmp, file)
-    return file
+    return write_atomic(file, render_override({key: raw for key, (_, raw) in values.items()}))
 
 
 def apply_override(policy: RetentionPolicy, state_dir: Path | None) -> RetentionPolicy:
