@@ -243,6 +243,7 @@ class Feeder:
     """Relay PCM from the device reader to the video FFmpeg's named pipe; silence while the device is gone."""
 
     name = "audio"
+    role = "audio"  # servers/base.py Server protocol: the supervisor starts it with the servers
 
     def __init__(self, ffmpeg: str, audio: AudioConfig, fifo: Path) -> None:
         self.audio = audio
@@ -280,17 +281,27 @@ class Feeder:
         """True while the feeder threads run (they only end on stop)."""
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def stop(self, grace: float = 1.0) -> None:
-        """Stop the device reader and the threads; close the pipe."""
+    def stop(self, grace: float = 1.0) -> proc.ExitInfo | None:
+        """Stop the device reader and the threads; close the pipe. How the reader ended, if one ran."""
         self._stop.set()
         with self._lock:
             child = self._child
-        if child is not None:
-            child.stop(grace=1.0)
+        info = child.stop(grace=1.0) if child is not None else None
         for thread in self._threads:
             thread.join(timeout=3.0)
         with self._lock:
             self._close_fd()
+        return info
+
+    def tail(self) -> list[str]:
+        """The device reader's last stderr lines."""
+        with self._lock:
+            child = self._child
+        return child.tail() if child is not None else []
+
+    def viewers(self) -> int | None:
+        """Not a server viewers connect to."""
+        return None
 
     def status(self) -> AudioStatus:
         """Current state for status/metrics."""

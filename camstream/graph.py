@@ -106,9 +106,12 @@ def build_argv(
     ]
     if encoded and not copy:
         argv.extend(preset.global_args)
-    if copy and frames:
+    if copy and frames and source.kind is SourceKind.V4L2:
         # The H.264 is copied; only the frame sinks (snapshots) decode, and keyframes are all they need
         # (FFmpeg codecs manual, decoder option skip_frame "nokey": discard all frames excluding keyframes).
+        # Not for rpicam's raw Annex-B pipe: it has no timestamps, and FFmpeg 5.1 then derives the copied
+        # stream's DTS from the decoder's progress, which skipped frames stall ("Non-monotonous DTS" for every
+        # packet, tested here); V4L2 buffers carry their own timestamps and stay clean.
         argv += ["-skip_frame", "nokey"]
     wall = audio_mod.live_clock(akind, copy, paced_by_reader=source.kind in (SourceKind.TESTSRC, SourceKind.FILE))
     video_in = input_args(source, cfg.video)
@@ -145,5 +148,12 @@ def build_argv(
         argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
 
     for i, sink in enumerate(frames):
-        argv += ["-map", f"[frames{i}]", *sink.args, sink.target]
+        argv += ["-map", f"[frames{i}]", *sink.args]
+        if sink.muxer:
+            # A write error on a plain output ends the whole FFmpeg process (live included); behind tee with
+            # onfail=ignore and fifo recovery it only pauses this output until the write works again.
+            slave = EncodedSink(sink.name, sink.muxer, sink.target, sink.options)
+            argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_slave(slave)]
+        else:
+            argv.append(sink.target)
     return argv

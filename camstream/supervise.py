@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -18,14 +17,19 @@ from typing import Any, Protocol
 from camstream import proc
 from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
+from camstream.servers.base import Server
 from camstream.sources import Source, exists, find_rpicam
+from camstream.progress import Progress, ProgressReader
+from camstream.status import STATUS_FILE, Status, read_status, remove_status, write_status
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 
 log = logging.getLogger("camstream")
 
-STATUS_FILE = "status.json"
 # rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
 NO_CAMERA = "no cameras available"
+# Moved to camstream/progress.py and camstream/status.py; still importable from here.
+__all__ = ["STATUS_FILE", "Backoff", "Housekeeper", "Pipeline", "Progress", "ProgressReader", "Restart", "Status",
+           "Supervisor", "install_signal_handlers", "read_status"]
 
 
 class Housekeeper(Protocol):
@@ -34,91 +38,6 @@ class Housekeeper(Protocol):
     def tick(self, landed: Sequence[Any]) -> bool:
         """Called ~5 times a second with the chunks that just landed; returns False to pause recording."""
         ...
-
-
-class Server(Protocol):
-    """A media server camstream manages (builtin RTSP, mediamtx, nginx-rtmp)."""
-
-    name: str
-
-    def start(self) -> None:
-        """Start the server process."""
-        ...
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until it accepts connections; raise ServerError if it does not."""
-        ...
-
-    def running(self) -> bool:
-        """True while its process is alive."""
-        ...
-
-    def stop(self, grace: float = 5.0) -> Any:
-        """Stop it and reap it."""
-        ...
-
-
-@dataclass
-class Progress:
-    """The latest FFmpeg -progress block."""
-
-    frame: int = 0
-    fps: float = 0.0
-    bitrate: str = ""
-    speed: str = ""
-    drop_frames: int = 0
-    dup_frames: int = 0
-    out_time_us: int = 0
-
-
-class ProgressReader:
-    """Parses FFmpeg's `-progress pipe:1` key=value blocks; remembers when the frame count last moved."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._block: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.progress = Progress()
-        self.last_frame_at: float | None = None
-
-    def feed(self, line: str) -> None:
-        """Take one stdout line from FFmpeg."""
-        key, sep, value = line.partition("=")
-        if not sep:
-            return
-        key, value = key.strip(), value.strip()
-        if key != "progress":
-            self._block[key] = value
-            return
-        block, self._block = self._block, {}
-        new = Progress(
-            frame=_int(block.get("frame")), fps=_float(block.get("fps")), bitrate=block.get("bitrate", ""),
-            speed=block.get("speed", ""), drop_frames=_int(block.get("drop_frames")),
-            dup_frames=_int(block.get("dup_frames")), out_time_us=_int(block.get("out_time_us")),
-        )
-        with self._lock:
-            if new.frame > self.progress.frame or self.last_frame_at is None and new.frame > 0:
-                self.last_frame_at = self._clock()
-            self.progress = new
-
-    def snapshot(self) -> tuple[Progress, float | None]:
-        """Thread-safe copy of the latest progress and when frames last advanced."""
-        with self._lock:
-            return self.progress, self.last_frame_at
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text or 0)
-    except ValueError:
-        return 0.0
 
 
 @dataclass
@@ -147,37 +66,6 @@ class Pipeline:
     camera_probe: Callable[[], bool] | None = None
     # Sound: a callable giving the audio state for status/metrics (the feeder's, or a fixed one), or None.
     audio_status: Callable[[], Any] | None = None
-
-
-@dataclass
-class Status:
-    """What `camstream status` and the live panel show."""
-
-    pid: int
-    state: str
-    source: str
-    encoder: str
-    started_at: float
-    uptime: float = 0.0
-    frames: int = 0
-    fps: float = 0.0
-    bitrate: str = ""
-    speed: str = ""
-    dropped_frames: int = 0
-    restarts: int = 0
-    last_restart_reason: str = ""
-    recording_paused: bool = False
-    viewers: int | None = None
-    disk_free_bytes: int | None = None
-    last_chunk: str | None = None
-    last_snapshot: str | None = None
-    urls: list[str] = field(default_factory=list)
-    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
-    audio: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 class Backoff:
@@ -279,7 +167,8 @@ class Supervisor:
                 except Restart as why:
                     if why.planned:
                         self._teardown_ffmpeg(graceful=True)
-                        log.info("%s", why.reason)
+                        # The housekeeper already said why, in one line; this is the mechanics.
+                        log.debug("%s", why.reason)
                         continue
                     self._teardown(graceful=False)
                     self._note_restart(why)
@@ -437,15 +326,13 @@ class Supervisor:
     def _restart_server(self, server: Server) -> None:
         """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
         capture and recording never stop for a server crash."""
-        child = getattr(server, "child", None)
-        tail = child.tail() if child else []
-        self._note_restart(Restart(f"{server.name} server exited", tail))
+        self._note_restart(Restart(f"{server.role} server exited", server.tail()))
         try:
             server.stop(grace=1.0)
             server.start()
             server.wait_ready(10.0)
         except CamstreamError as exc:
-            raise Restart(f"{server.name} server did not come back: {exc}") from None
+            raise Restart(f"{server.role} server did not come back: {exc}") from None
 
     def _teardown_ffmpeg(self, graceful: bool) -> None:
         if self.ffmpeg is not None:
@@ -478,7 +365,7 @@ class Supervisor:
             try:
                 server.stop()
             except Exception as exc:  # keep stopping the others
-                log.warning("stopping %s server failed: %s", server.name, exc)
+                log.warning("stopping %s server failed: %s", server.role, exc)
         self._servers_up = False
 
     def _note_restart(self, why: Restart) -> None:
@@ -522,11 +409,8 @@ class Supervisor:
     def _viewers(self) -> int | None:
         total = None
         for server in self.p.servers:
-            viewers = getattr(server, "viewers", None)
-            if viewers is None:
-                continue
             try:
-                count = viewers()
+                count = server.viewers()
             except Exception:  # a status page that does not answer is not a pipeline failure
                 continue
             if count is not None:
@@ -534,37 +418,12 @@ class Supervisor:
         return total
 
     def _write_status(self, s: Status) -> None:
-        if self.p.state_dir is None:
-            return
-        path = self.p.state_dir / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(s.to_json(), indent=1))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        if self.p.state_dir is not None:
+            write_status(self.p.state_dir, s)
 
     def _remove_status(self) -> None:
-        if self.p.state_dir is None:
-            return
-        try:
-            (self.p.state_dir / STATUS_FILE).unlink()
-        except FileNotFoundError:
-            pass
-
-
-def read_status(state_dir: Path) -> dict[str, Any] | None:
-    """Status of a running instance, or None when none is running (a stale file from a crash is ignored)."""
-    try:
-        data = json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    import psutil
-
-    pid = data.get("pid")
-    if not isinstance(pid, int) or not psutil.pid_exists(pid):
-        return None
-    return data
+        if self.p.state_dir is not None:
+            remove_status(self.p.state_dir)
 
 
 def install_signal_handlers(supervisor: Supervisor) -> None:

@@ -40,8 +40,11 @@ RECORD_SLAVE = (
 RTMP_SLAVE = "[f=flv:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
 RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]tcp://127.0.0.1:40000"
 SRT_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]srt://10.9.9.9:9000"
-SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-strftime", "1",
-                "-atomic_writing", "1", "/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
+# Snapshots go through a one-slave tee with fifo: a failed JPEG write (disk full) must not end FFmpeg (issue 12).
+SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "tee", "-use_fifo", "1", "-fifo_options",
+                "queue_size=90:drop_pkts_on_overflow=1:attempt_recovery=1:recover_any_error=1:recovery_wait_time=1"
+                ":restart_with_keyframe=1",
+                "[f=image2:onfail=ignore:strftime=1:atomic_writing=1]/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
 SNAP_FILTER = "fps=1/1,format=yuvj420p"
 
 OUTPUTS = [RecordOutput(), RtmpOutput(), RtspOutput(), SnapshotsOutput(), SrtOutput()]

@@ -17,6 +17,7 @@
  *   player.stats()   {mode, state, frames, fps, latencyMs, latencyP50, latencySamples, reconnects,
  *                     fallbacks, codec, error}
  *   player.latencies Array of recent glass-to-glass samples in ms (frames carrying the --clock stamp)
+ *   player.decodedLatencies  WebRTC only: the same up to the decoder's output (before the display path)
  *   player.close()   stop and release the session
  *   player.addEventListener(type, fn): "state" (detail {state, mode, error}), "frame" (detail {frames,
  *     mediaTime}), "latency" (detail {ms}), "mode" (detail {mode}) — a connection indicator needs only "state".
@@ -73,7 +74,8 @@
     if (!cell) return null;
     var now = performance.now();
     if (this.misses > 30 && now < this.retryAt) return null;  // no stamp in this stream: look again later
-    var cw = cell * CELLS;
+    // Whole rows: the cell size follows from the frame's width, as in latency.py.
+    var cw = w;
     if (this.canvas.width !== cw || this.canvas.height !== cell) {
       this.canvas.width = cw;
       this.canvas.height = cell;
@@ -122,7 +124,10 @@
     this.codec = null;
     this.error = null;
     this.latencies = [];
+    this.decodedLatencies = [];
     this.fpsWindow = [];
+    this.t0 = performance.now();
+    this.timeline = {};  // ms since attach of each step of the last connection: where start-up time goes
     this.closed = false;
     this.conn = null;  // {close()} of the current WebRTC or MSE connection
     this.stamp = this.opts.stamp ? new StampReader() : null;
@@ -148,6 +153,9 @@
     this.state = state;
     this._emit("state", {state: state, mode: this.mode, error: this.error});
   };
+  Player.prototype._mark = function (step) {
+    this.timeline[step] = Math.round(performance.now() - this.t0);
+  };
   Player.prototype._url = function (suffix) {
     var base = this.opts.base || global.location.origin;
     return base.replace(/\/$/, "") + "/" + this.opts.path + suffix;
@@ -168,20 +176,31 @@
       self.fpsWindow.push([self.lastFrameAt, self.frames]);
       while (self.fpsWindow.length > 2 && self.lastFrameAt - self.fpsWindow[0][0] > 2000) self.fpsWindow.shift();
       if (self.state !== "playing") {
+        self._mark("firstFrame");
         self.backoff = 500;
-        self._setState("playing", null);
+        self._setState("playing");  // error keeps the last problem (e.g. why the fallback is in use)
       }
       self._emit("frame", {frames: self.frames, mediaTime: meta.mediaTime});
-      if (self.stamp) {
-        var ms = self.stamp.read(video);
-        if (ms !== null) {
-          // When this frame reaches the screen, on the wall clock the stamp was written with.
-          var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
-          var lat = shown - ms;
-          self.latencies.push(lat);
-          if (self.latencies.length > 600) self.latencies.shift();
-          self._emit("latency", {ms: lat});
+      var ms = null;
+      try {
+        ms = self.stamp ? self.stamp.read(video) : null;
+      } catch (e) {
+        self.stamp = null;  // this browser cannot read frames back (e.g. a tainted canvas): no latency readout
+      }
+      if (ms !== null) {
+        // When this frame reaches the screen, on the wall clock the stamp was written with.
+        var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
+        var lat = shown - ms;
+        self.latencies.push(lat);
+        if (self.latencies.length > 600) self.latencies.shift();
+        if (meta.receiveTime !== undefined && meta.processingDuration !== undefined) {
+          // WebRTC only: when the frame left the decoder (its last packet's arrival plus decoding), i.e. the
+          // same point a GStreamer or FFmpeg viewer measures; the rest of `lat` is the browser's display path.
+          var decoded = Date.now() + (meta.receiveTime + meta.processingDuration * 1000 - performance.now());
+          self.decodedLatencies.push(decoded - ms);
+          if (self.decodedLatencies.length > 600) self.decodedLatencies.shift();
         }
+        self._emit("latency", {ms: lat});
       }
       video.requestVideoFrameCallback(onFrame);
     };
@@ -268,6 +287,10 @@
       if (caps.length && tr.setCodecPreferences) tr.setCodecPreferences(caps);
     } catch (e) { /* older browsers: offer everything, the server picks H.264 */ }
     // Live view: play each frame as soon as it is decodable (jitterBufferTarget: W3C webrtc-extensions).
+    // A live view: render each frame as soon as it is decoded, no smoothing delay (W3C webrtc-extensions
+    // jitterBufferTarget; Chromium's playoutDelayHint = 0 selects its low-latency renderer).
+    if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
+    if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
     pc.ontrack = function (ev) {
       if (self.conn !== conn) return;
       video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
@@ -277,8 +300,13 @@
       if (self.conn !== conn) return;
       if (pc.connectionState === "failed") self._connectionLost("WebRTC connection failed");
     };
+    pc.oniceconnectionstatechange = function () {
+      if (self.conn === conn && pc.iceConnectionState === "connected") self._mark("iceConnected");
+    };
+    this._mark("start");
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc, 1000);  // host candidates take milliseconds; never wait on an unreachable STUN server
+    await gathered(pc, 1000);
+    this._mark("offer");  // host candidates take milliseconds; never wait on an unreachable STUN server
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 3000);
     var url = this._url("/whep");
@@ -291,6 +319,7 @@
     }
     if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + (await res.text()).trim());
     var answer = await res.text();
+    this._mark("answer");
     if (res.headers.get("Location")) conn.session = new URL(res.headers.get("Location"), url).href;
     if (this.conn !== conn) { conn.close(); return; }
     var m = /profile-level-id=([0-9a-fA-F]{6})/.exec(answer);
@@ -343,11 +372,12 @@
       };
       var chase = function () {
         // Stay at the live edge: MSE has no jitter buffer of its own, the only delay is what is buffered.
+        // Behind by a little (a busy CPU): play 15% faster, no frame skipped; by more than 0.6 s: jump.
         var b = video.buffered;
         if (!b.length) return;
         var start = b.start(b.length - 1), end = b.end(b.length - 1);
-        if (video.currentTime < start || end - video.currentTime > 0.5) video.currentTime = Math.max(start, end - 0.05);
-        video.playbackRate = end - video.currentTime > 0.15 ? 1.1 : 1.0;
+        if (video.currentTime < start || end - video.currentTime > 0.6) video.currentTime = Math.max(start, end - 0.05);
+        video.playbackRate = end - video.currentTime > 0.12 ? 1.15 : 1.0;
         if (video.paused) video.play().catch(function () {});
         if (++appended % 300 === 0 && video.currentTime - b.start(0) > 20) {
           try { sb.remove(0, video.currentTime - 10); } catch (e) { /* busy: next time */ }
@@ -405,7 +435,7 @@
       latencyMs: this.latencies.length ? this.latencies[this.latencies.length - 1] : null,
       latencyP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
       latencySamples: sorted.length, reconnects: this.reconnects, fallbacks: this.fallbacks,
-      codec: this.codec, error: this.error,
+      codec: this.codec, error: this.error, timeline: this.timeline,
     };
   };
 
