@@ -215,12 +215,19 @@ class BuiltinRtspServer(ManagedServer):
         if self.status_file is not None:
             Path(self.status_file).parent.mkdir(parents=True, exist_ok=True)
         self._ready_line.clear()
-        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout)
+        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout, on_stderr_line=self._on_stderr)
 
     def _on_stdout(self, line: str) -> None:
         if line.startswith(READY_PREFIX):
             self._ready_line.set()
         log.info("rtsp-server: %s", line)
+
+    def _on_stderr(self, line: str) -> None:
+        # The server's warnings (a viewer dropped for being too slow, ingest errors) belong in camstream's log,
+        # one line each; everything else stays in the stderr ring buffer for error reports.
+        level, _, rest = line.partition(" ")
+        if level in ("WARNING", "ERROR", "CRITICAL"):
+            log.warning("rtsp-server: %s", rest.partition(": ")[2] or rest)
 
     def _ready(self) -> bool:
         """It prints "listening rtsp://..." once both ports are open."""

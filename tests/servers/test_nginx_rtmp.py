@@ -55,6 +55,9 @@ rtmp {
     server {
         listen 1935;
         chunk_size 8192;
+        timeout 15s;
+        ping 10s;
+        ping_timeout 5s;
 
         application live {
             live on;
