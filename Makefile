@@ -26,6 +26,7 @@ demo: install
 	$(BIN)/camstream run --source testsrc --rtsp --record --snapshots --ssd-path ./.demo/capture
 
 test: deps install
+	$(BIN)/python -m mypy camstream
 	$(BIN)/python -m pytest -q
 
 # The newest versions pyproject.toml allows, without the constraints, in a venv of its own; the fast tier only.
