@@ -73,8 +73,8 @@ def render(latency: list[LatencyRow], cpu: list[CpuRow], meta: str) -> str:
     lines = [START, "## Browser live view (bench/web_media.py)", "", meta, "",
              "Glass-to-glass latency, ms (wall-clock stamp burnt in before the encoder, read back from the frame the "
              "viewer shows; one encode feeds all paths in the same run). The GStreamer viewer stops at its decoder's "
-             "output; the browser rows run to the frame's display time (requestVideoFrameCallback "
-             "expectedDisplayTime), and the 'at decoder output' row is WebRTC at the GStreamer viewer's point "
+             "output; the browser rows run to the rendering step that shows the frame (requestVideoFrameCallback's "
+             "time), and the 'at decoder output' row is WebRTC at the GStreamer viewer's point "
              "(receiveTime + processingDuration).", "",
              "| path | frames | p50 | p90 | p99 |", "|---|---|---|---|---|"]
     for r in latency:

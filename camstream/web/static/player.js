@@ -188,8 +188,10 @@
         self.stamp = null;  // this browser cannot read frames back (e.g. a tainted canvas): no latency readout
       }
       if (ms !== null) {
-        // When this frame reaches the screen, on the wall clock the stamp was written with.
-        var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
+        // When this frame is shown, on the wall clock the stamp was written with: `now` is the time of the
+        // rendering step that presents it (as requestAnimationFrame's). Not meta.expectedDisplayTime: for
+        // WebRTC streams Chromium fills it from the jitter buffer's render-time estimate, up to seconds off.
+        var shown = Date.now() + (now - performance.now());
         var lat = shown - ms;
         self.latencies.push(lat);
         if (self.latencies.length > 600) self.latencies.shift();
