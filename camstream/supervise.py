@@ -268,6 +268,12 @@ class Supervisor:
             for server in self.p.servers:
                 if not server.running():
                     self._restart_server(server)
+                else:
+                    # A server whose process lives but whose main loop stopped (deadlock, SIGSTOP) serves nobody.
+                    hung = getattr(server, "hung", None)
+                    why = hung() if hung is not None else None
+                    if why:
+                        self._restart_server(server, why)
             if not self._source_present():
                 raise Restart(f"source {self.p.source.spec} disappeared")
             _, last_frame = self.progress.snapshot()
@@ -323,10 +329,10 @@ class Supervisor:
             tail = tail[-8:] + [f"{self.camera.name}: {line}" for line in self.camera.tail()[-5:]]
         return tail
 
-    def _restart_server(self, server: Server) -> None:
-        """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
-        capture and recording never stop for a server crash."""
-        self._note_restart(Restart(f"{server.role} server exited", server.tail()))
+    def _restart_server(self, server: Server, why: str = "exited") -> None:
+        """A dead (or hung) server is restarted on its own: FFmpeg's isolated output reconnects to it by itself,
+        so capture and recording never stop for a server crash."""
+        self._note_restart(Restart(f"{server.role} server {why}", server.tail()))
         try:
             server.stop(grace=1.0)
             server.start()
