@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camstream.config import VideoConfig
-from camstream.encoders import libx264_args
+from camstream.encoders import Knobs, libx264_args
 from camstream.graph import INBAND_HEADERS_BSF
 from camstream.latency import stamp_filter
 from camstream.sources import clock_overlay
@@ -27,6 +27,11 @@ class Video:
     def size(self) -> str:
         """WIDTHxHEIGHT."""
         return f"{self.width}x{self.height}"
+
+    def knobs(self) -> Knobs:
+        """The encoder settings every case uses: veryfast, main, one keyframe per second (camstream's config for
+        the camstream cases pins the same, so preset=auto cannot pick another preset on a different machine)."""
+        return Knobs(preset="veryfast", profile="main", gop_frames=self.fps)
 
     def config(self) -> VideoConfig:
         """camstream's VideoConfig for these settings (to reuse its libx264 preset verbatim)."""
@@ -84,7 +89,8 @@ def camstream_config(
     return {
         "source": source,
         "video": {"width": video.width, "height": video.height, "fps": video.fps, "bitrate": video.bitrate,
-                  "encoder": "libx264", "clock": clock},
+                  "encoder": "libx264", "preset": video.knobs().preset, "profile": video.knobs().profile,
+                  "gop": 1, "clock": clock},
         "rtsp": {"enabled": "rtsp" in outputs, "server": "builtin", "address": "127.0.0.1", "port": rtsp_port},
         "rtmp": {"enabled": "rtmp" in outputs, "server": "managed", "port": rtmp_port, "stat_port": stat_port},
         "srt": {"enabled": False},
@@ -112,7 +118,7 @@ def bare_rtsp_argv(video: Video, fifo: str | Path, ingest_port: int, ffmpeg: str
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
         "-probesize", "32768", "-i", str(fifo),
-        "-vf", "format=yuv420p", *libx264_args(video.config()),
+        "-vf", "format=yuv420p", *libx264_args(video.config(), video.knobs()),
         # The same in-band SPS/PPS, flushing and PES lengths camstream's RTSP tee slave uses (camstream.outputs.rtsp).
         "-bsf:v", INBAND_HEADERS_BSF, "-an", "-f", "mpegts", "-flush_packets", "1", "-omit_video_pes_length", "0",
         f"tcp://127.0.0.1:{ingest_port}",
@@ -178,6 +184,6 @@ def bare_rtmp_publisher_argv(video: Video, rtmp_url: str, ffmpeg: str = "ffmpeg"
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
         "-re", "-f", "lavfi", "-i", f"testsrc2=size={video.size}:rate={video.fps}",
-        "-vf", chain, *libx264_args(video.config()),
+        "-vf", chain, *libx264_args(video.config(), video.knobs()),
         "-an", "-f", "flv", "-flvflags", "no_duration_filesize", rtmp_url,
     ]  # fmt: skip

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camstream import audio as audio_mod
 from camstream import encoders, proc, rpicam
@@ -18,18 +18,20 @@ from camstream.graph import build_argv
 from camstream.net import host_addresses
 from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
-from camstream.retention import Housekeeper
-from camstream.sources import Source, SourceKind, classify, passthrough
 from camstream.servers.base import Server
 from camstream.servers.mediamtx import choose_rtsp_server
 from camstream.servers.registry import SERVERS
 from camstream.servers.web import WebServer
+from camstream.sources import Source, SourceKind, classify, passthrough
+from camstream.storage.layout import SEGMENT_LIST
+from camstream.storage.retention import Housekeeper
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher, recover_partials
 from camstream.supervise import Pipeline
 
-log = logging.getLogger("camstream")
+if TYPE_CHECKING:
+    from camstream.instance import Instance
 
-SEGMENT_LIST = "segments.csv"
+log = logging.getLogger("camstream")
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Plan:
         chunks = ChunkWatcher(cfg.state_dir / SEGMENT_LIST, cfg.video_dir, cfg.latest_dir) \
             if cfg.record.enabled else None
         snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
-        # Retention and the disk-full pause (camstream/retention.py).
+        # Retention and the disk-full pause (camstream/storage/retention.py).
         housekeeper = Housekeeper.from_config(cfg) if cfg.record.enabled or cfg.snapshots.enabled else None
         return Pipeline(
             argv=self.argv, argv_live_only=self.argv_live_only, source=self.source,
@@ -70,6 +72,23 @@ class Plan:
             audio_status=self._audio_status(),
             profile=self.profile,
         )
+
+    def prepare(self, instance: Instance | None = None) -> None:
+        """The run's side effects before anything starts: create its folders, lock the state directory
+        (`instance.hold()` also stops what a dead instance left running), keep what an earlier crash left of a
+        chunk, and log what will run. (Each server writes its own config file when it starts; mediamtx.yml holds
+        the read password and is created with mode 0600 there, so plan.files are not written here.)"""
+        cfg = self.cfg
+        prepare_dirs(cfg)
+        if instance is not None:
+            instance.hold()  # before recovery: a leftover FFmpeg of a killed run may still write its .part
+        if cfg.record.enabled:
+            for saved in recover_partials(cfg.video_dir):
+                log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
+        log.info("source %s, encoder %s", self.source.spec, self.encoder)
+        log.debug("ffmpeg command: %s", proc.quote(self.argv))
+        for url in self.urls:
+            log.info("viewers: %s", url)
 
     def _camera_listed(self) -> bool:
         """`rpicam-hello --list-cameras` shows this plan's camera (polled while it is unplugged)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,15 +18,19 @@ from camstream import proc
 from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
 from camstream.metrics import reason_kind
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.servers.base import Server
 from camstream.sources import Source, exists, find_rpicam
+from camstream.progress import Progress, ProgressReader
+from camstream.status import STATUS_FILE, Status, read_status, remove_status, write_status
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 
 log = logging.getLogger("camstream")
 
-STATUS_FILE = "status.json"
 # rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
 NO_CAMERA = "no cameras available"
+# Moved to camstream/progress.py and camstream/status.py; still importable from here.
+__all__ = ["STATUS_FILE", "Backoff", "Housekeeper", "Pipeline", "Progress", "ProgressReader", "Restart", "Status",
+           "Supervisor", "install_signal_handlers", "read_status"]
 
 
 class Housekeeper(Protocol):
@@ -36,69 +39,6 @@ class Housekeeper(Protocol):
     def tick(self, landed: Sequence[Any]) -> bool:
         """Called ~5 times a second with the chunks that just landed; returns False to pause recording."""
         ...
-
-
-@dataclass
-class Progress:
-    """The latest FFmpeg -progress block."""
-
-    frame: int = 0
-    fps: float = 0.0
-    bitrate: str = ""
-    speed: str = ""
-    drop_frames: int = 0
-    dup_frames: int = 0
-    out_time_us: int = 0
-
-
-class ProgressReader:
-    """Parses FFmpeg's `-progress pipe:1` key=value blocks; remembers when the frame count last moved."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._block: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.progress = Progress()
-        self.last_frame_at: float | None = None
-
-    def feed(self, line: str) -> None:
-        """Take one stdout line from FFmpeg."""
-        key, sep, value = line.partition("=")
-        if not sep:
-            return
-        key, value = key.strip(), value.strip()
-        if key != "progress":
-            self._block[key] = value
-            return
-        block, self._block = self._block, {}
-        new = Progress(
-            frame=_int(block.get("frame")), fps=_float(block.get("fps")), bitrate=block.get("bitrate", ""),
-            speed=block.get("speed", ""), drop_frames=_int(block.get("drop_frames")),
-            dup_frames=_int(block.get("dup_frames")), out_time_us=_int(block.get("out_time_us")),
-        )
-        with self._lock:
-            if new.frame > self.progress.frame or self.last_frame_at is None and new.frame > 0:
-                self.last_frame_at = self._clock()
-            self.progress = new
-
-    def snapshot(self) -> tuple[Progress, float | None]:
-        """Thread-safe copy of the latest progress and when frames last advanced."""
-        with self._lock:
-            return self.progress, self.last_frame_at
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text or 0)
-    except ValueError:
-        return 0.0
 
 
 @dataclass
@@ -128,41 +68,6 @@ class Pipeline:
     # Sound: a callable giving the audio state for status/metrics (the feeder's, or a fixed one), or None.
     audio_status: Callable[[], Any] | None = None
     profile: str = ""  # the H.264 profile the encode uses, for status, the page and /metrics
-
-
-@dataclass
-class Status:
-    """What `camstream status` and the live panel show."""
-
-    pid: int
-    state: str
-    source: str
-    encoder: str
-    started_at: float
-    uptime: float = 0.0
-    frames: int = 0
-    fps: float = 0.0
-    bitrate: str = ""  # measured, e.g. "1987 kbit/s" ("" until measured)
-    bitrate_bps: int | None = None
-    speed: str = ""
-    dropped_frames: int = 0
-    restarts: int = 0
-    last_restart_reason: str = ""
-    recording_paused: bool = False
-    viewers: int | None = None
-    viewers_by_protocol: dict[str, int] = field(default_factory=dict)
-    restart_reasons: dict[str, int] = field(default_factory=dict)  # metrics.reason_kind -> count
-    profile: str = ""
-    disk_free_bytes: int | None = None
-    last_chunk: str | None = None
-    last_snapshot: str | None = None
-    urls: list[str] = field(default_factory=list)
-    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
-    audio: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 class Backoff:
@@ -367,6 +272,12 @@ class Supervisor:
             for server in self.p.servers:
                 if not server.running():
                     self._restart_server(server)
+                else:
+                    # A server whose process lives but whose main loop stopped (deadlock, SIGSTOP) serves nobody.
+                    hung = getattr(server, "hung", None)
+                    why = hung() if hung is not None else None
+                    if why:
+                        self._restart_server(server, why)
             if not self._source_present():
                 raise Restart(f"source {self.p.source.spec} disappeared")
             _, last_frame = self.progress.snapshot()
@@ -423,10 +334,10 @@ class Supervisor:
             tail = tail[-8:] + [f"{self.camera.name}: {line}" for line in self.camera.tail()[-5:]]
         return tail
 
-    def _restart_server(self, server: Server) -> None:
-        """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
-        capture and recording never stop for a server crash."""
-        self._note_restart(Restart(f"{server.role} server exited", server.tail()))
+    def _restart_server(self, server: Server, why: str = "exited") -> None:
+        """A dead (or hung) server is restarted on its own: FFmpeg's isolated output reconnects to it by itself,
+        so capture and recording never stop for a server crash."""
+        self._note_restart(Restart(f"{server.role} server {why}", server.tail()))
         try:
             server.stop(grace=1.0)
             server.start()
@@ -549,23 +460,12 @@ class Supervisor:
         return None
 
     def _write_status(self, s: Status) -> None:
-        if self.p.state_dir is None:
-            return
-        path = self.p.state_dir / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(s.to_json(), indent=1))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        if self.p.state_dir is not None:
+            write_status(self.p.state_dir, s)
 
     def _remove_status(self) -> None:
-        if self.p.state_dir is None:
-            return
-        try:
-            (self.p.state_dir / STATUS_FILE).unlink()
-        except FileNotFoundError:
-            pass
+        if self.p.state_dir is not None:
+            remove_status(self.p.state_dir)
 
 
 class BitrateMeter:
@@ -621,20 +521,6 @@ def human_bitrate(bps: int) -> str:
     if bps >= 10_000_000:
         return f"{bps / 1e6:.1f} Mbit/s"
     return f"{bps / 1000:.0f} kbit/s"
-
-
-def read_status(state_dir: Path) -> dict[str, Any] | None:
-    """Status of a running instance, or None when none is running (a stale file from a crash is ignored)."""
-    try:
-        data = json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    import psutil
-
-    pid = data.get("pid")
-    if not isinstance(pid, int) or not psutil.pid_exists(pid):
-        return None
-    return data
 
 
 def install_signal_handlers(supervisor: Supervisor) -> None:

@@ -160,3 +160,28 @@ def test_fmp4_fragments_play_in_ffprobe(tmp_path: Path) -> None:
     assert int(probe["nb_read_frames"]) == 50
     errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
     assert errors.returncode == 0 and errors.stderr == ""
+
+
+@pytest.mark.slow
+def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
+    # The real webrtcbin answers the (rewritten) browser offer: the stream's profile in the fmtp, the payloader's
+    # SSRC announced, host candidates only from the fixed port range.
+    from camstream.web.media import gst
+
+    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    gst.init()
+    caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                    "framerate=25/1")
+    fmt = choose_format(offer, "42c00d")
+    assert (fmt.pt, fmt.profile_level_id) == (108, "42e01f")  # Chromium's constrained-baseline format
+    peer = gst.WebRtcPeer(fmt.pt, "42c00d", caps, udp_port=41000, udp_ports=4, stun_server=None, turn_server=None)
+    try:
+        answer = peer.negotiate(rewrite_offer(offer, fmt.pt, "42c00d"), 2.0)
+    finally:
+        peer.close()
+    assert "a=sendonly" in answer and f"a=rtpmap:{fmt.pt} H264/90000" in answer
+    assert "packetization-mode=1" in answer and "profile-level-id=42c00d" in answer
+    assert f"a=ssrc:{peer.ssrc} " in answer
+    cands = [line.split() for line in answer.split("\r\n") if line.startswith("a=candidate:")]
+    udp = [c for c in cands if c[2].lower() == "udp"]
+    assert udp and all(41000 <= int(c[5]) < 41004 for c in udp), cands

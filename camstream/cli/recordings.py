@@ -12,8 +12,9 @@ from rich.table import Table
 from camstream.cli._logging import setup_logging
 from camstream.config import Config, help_for, load_config
 from camstream.errors import ConfigError
-from camstream.export import TIME_HELP, export, find_chunks, iso, parse_time
-from camstream.retention import OVERRIDE_FILE, human, prune, write_override
+from camstream.storage.export import TIME_HELP, export, find_chunks, iso, parse_time
+from camstream.storage.layout import OVERRIDE_FILE
+from camstream.storage.retention import human, prune, write_override
 
 CONFIG_HELP = "YAML config (default ./camstream.yaml, /etc/camstream/camstream.yaml)."
 SSD_HELP = help_for("paths.ssd_path", "chunks are in <ssd>/video")

@@ -18,12 +18,13 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import check_writable, make_plan, prepare_dirs
+from camstream.app import Plan, check_writable, make_plan
 from camstream.cli._logging import setup_logging
 from camstream.config import SETTINGS, Config, help_for, load_config, resolution
 from camstream.errors import ConfigError, NotRunningError
 from camstream.instance import Instance, claim
-from camstream.supervise import Status, Supervisor, install_signal_handlers, read_status
+from camstream.status import Status, read_status
+from camstream.supervise import Supervisor, install_signal_handlers
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
 # gets the same one-line error whether it came from a flag, the environment or YAML.
@@ -198,6 +199,7 @@ def with_run_options(options: Mapping[str, Any]) -> Callable[[F], F]:
             return func(*args, **kwargs)
 
         params = [*extra, *own]
+        # typeshed's functools._Wrapped declares no __signature__, but inspect.signature() (and so Typer) reads it.
         wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         # Typer reads both the signature and get_type_hints(); give it evaluated annotations, since the strings
         # of `from __future__ import annotations` would be looked up in this module instead of func's.
@@ -279,9 +281,9 @@ def _status_table(s: Status) -> Table:
     return table
 
 
-def print_dry_run(plan: Any) -> None:
+def print_dry_run(plan: Plan) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
-    if getattr(plan, "source_argv", None):
+    if plan.source_argv:
         typer.echo("# camera command (its stdout is FFmpeg's stdin)")
         typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")
@@ -356,24 +358,8 @@ def register(app: typer.Typer) -> None:
         Console().print(_status_table(Status(**data)))
 
 
-def _run(cfg: Config, plan: Any, duration: float | None, out: Console, instance: Instance | None = None) -> None:
-    import logging
-
-    log = logging.getLogger("camstream")
-    prepare_dirs(cfg)
-    if instance is not None:
-        instance.hold()
-    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
-    # holds the read password and is created with mode 0600 there), so nothing is written here.
-    from camstream.recordings import recover_partials
-
-    if cfg.record.enabled:
-        for saved in recover_partials(cfg.video_dir):
-            log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
-    log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
-    for url in plan.urls:
-        log.info("viewers: %s", url)
+def _run(cfg: Config, plan: Plan, duration: float | None, out: Console, instance: Instance | None = None) -> None:
+    plan.prepare(instance)
     stop = threading.Event()
     live: Live | None = None
     on_status = None

@@ -7,7 +7,7 @@ from the single `camstream.config` module still is, so `from camstream.config im
 from __future__ import annotations
 
 from camstream.config.example import render_example
-from camstream.config.loader import DEFAULT_CONFIG_PATHS, find_config_file, load_config, validate
+from camstream.config.loader import DEFAULT_CONFIG_PATHS, DEFAULT_SOURCE, find_config_file, load_config, locate, validate
 from camstream.config.model import (
     ENCODERS, H264_PROFILES, INPUT_FORMATS, RPICAM_AUTOFOCUS, RPICAM_AWB, RPICAM_MODES, X264_PRESETS, AudioConfig,
     Config, FfmpegConfig, LogConfig, PathsConfig, RecordConfig, RpicamConfig, RtmpConfig, RtspConfig,
@@ -21,7 +21,7 @@ from camstream.config.parsers import (
 from camstream.config.schema import LEGACY_ENV, SECTIONS, SETTINGS, Setting, get, help_for, set_value
 
 __all__ = [
-    "DEFAULT_CONFIG_PATHS", "ENCODERS", "H264_PROFILES", "INPUT_FORMATS", "LEGACY_ENV", "RPICAM_AUTOFOCUS",
+    "DEFAULT_CONFIG_PATHS", "DEFAULT_SOURCE", "locate", "ENCODERS", "H264_PROFILES", "INPUT_FORMATS", "LEGACY_ENV", "RPICAM_AUTOFOCUS",
     "RPICAM_AWB", "RPICAM_MODES", "SECTIONS", "SETTINGS", "X264_PRESETS",
     "AudioConfig", "RpicamConfig", "Config", "FfmpegConfig", "LogConfig", "MinFree", "Parser", "PathsConfig", "RecordConfig", "RtmpConfig",
     "RtspConfig", "Setting", "SnapshotsConfig", "SrtConfig", "VideoConfig", "WatchdogConfig", "WebConfig",

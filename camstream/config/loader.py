@@ -41,11 +41,22 @@ def _flatten(file: Path, node: yaml.MappingNode, prefix: str, out: dict[str, tup
         name = str(key_node.value)
         key = prefix + name
         line = key_node.start_mark.line + 1
+        if key in out or any(k.startswith(key + ".") for k in out):
+            first = out[key][1] if key in out else min(v[1] for k, v in out.items() if k.startswith(key + "."))
+            raise ConfigError(f"{file}:{line}: '{key}' is given twice (first at line {first}): keep one")
         if key in SETTINGS:
-            value = yaml.SafeLoader("").construct_object(value_node, deep=True)
+            try:
+                value = yaml.SafeLoader("").construct_object(value_node, deep=True)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{file}:{line}: {key}: not a plain YAML value ({getattr(exc, 'problem', exc)}): "
+                                  "write a number, word, quoted string or list") from None
             out[key] = (value, line)
         elif key in SECTIONS and isinstance(value_node, yaml.MappingNode):
             _flatten(file, value_node, key + ".", out)
+        elif key in SECTIONS:
+            example = next(k for k in SETTINGS if k.startswith(key + "."))
+            raise ConfigError(f"{file}:{line}: '{key}' is a section, not a value: put its settings on the lines "
+                              f"below it, indented (e.g. '  {example.split('.', 1)[1]}: ...')")
         else:
             section = prefix.rstrip(".")
             known = sorted(k[len(prefix):] for k in SETTINGS if k.startswith(prefix) and "." not in k[len(prefix):])
@@ -67,31 +78,60 @@ def find_config_file(explicit: Path | None) -> Path | None:
     return None
 
 
+DEFAULT_SOURCE = "default"
+
+
 def load_config(
     config_file: Path | None = None,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, tuple[str, Any]] | None = None,
     search_defaults: bool = True,
+    sources: dict[str, str] | None = None,
 ) -> Config:
     """Build the Config: defaults < YAML file < environment < flags; every error names its origin.
 
-    `flags` maps dotted keys to (flag as typed, value), e.g. {"video.fps": ("--fps", "0")}.
+    `flags` maps dotted keys to (flag as typed, value), e.g. {"video.fps": ("--fps", "0")}. `sources`, when
+    given, is filled with where each setting's value came from: "default", "FILE:LINE", "env NAME", "flag --x".
     """
     env = os.environ if env is None else env
     cfg = Config(default_state_dir=default_state_dir(env))
+    origin_of = {key: DEFAULT_SOURCE for key in SETTINGS}
     file = find_config_file(config_file) if (config_file or search_defaults) else None
     if file is not None:
         for key, (raw, line) in _yaml_values(file).items():
             _apply(cfg, key, raw, f"{file}:{line}: {key}={raw}")
+            origin_of[key] = f"{file}:{line}"
     for key, setting_ in SETTINGS.items():
         # The seeds' names (VIDEO_FPS, SSD_PATH, ...) and CAMSTREAM_VIDEO_FPS both work; the latter wins.
         for name in (*setting_.env, setting_.generic_env):
             if name in env:
                 _apply(cfg, key, env[name], f"{name}={env[name]}")
+                origin_of[key] = f"env {name}"
     for key, (flag, raw) in (flags or {}).items():
         _apply(cfg, key, raw, f"{flag} {raw}")
-    validate(cfg)
+        origin_of[key] = f"flag {flag}"
+    if sources is not None:
+        sources.update(origin_of)
+    try:
+        validate(cfg)
+    except ConfigError as err:
+        raise ConfigError(locate(str(err), origin_of)) from None
     return cfg
+
+
+def locate(message: str, origin_of: Mapping[str, str]) -> str:
+    """Prefix a cross-setting error with the FILE:LINE of the first setting it names that came from a YAML file."""
+    named = [k for k in SETTINGS if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w])", message)]
+    if not named and message.startswith("every output is off"):
+        named = [k for k in SETTINGS if k.endswith(".enabled")]
+    # Then the other settings of the same sections (srt.enabled, for "srt.url: ... when SRT is on").
+    sections = {k.split(".")[0] for k in named if "." in k}
+    named += [k for k in SETTINGS if k.split(".")[0] in sections and k not in named]
+    for key in named:
+        origin = origin_of.get(key, DEFAULT_SOURCE)
+        if origin != DEFAULT_SOURCE and not origin.startswith(("env ", "flag ")):
+            return f"{origin}: {message}"
+    return message
 
 
 def _apply(cfg: Config, key: str, raw: Any, origin: str) -> None:

@@ -15,6 +15,7 @@ from camstream.config.parsers import (
     number, optional_duration, optional_number, optional_path, optional_port, optional_size, path, port_number,
     rtmp_server, stream_key, text, url_path, whole,
 )
+from camstream.storage import layout
 
 
 def setting(default: Any, parser: Parser, help: str, env: tuple[str, ...] = ()) -> Any:
@@ -259,17 +260,17 @@ class Config:
     @property
     def video_dir(self) -> Path:
         """Where MP4 chunks are written."""
-        return self.paths.ssd_path / "video"
+        return self.paths.ssd_path / layout.VIDEO_DIR
 
     @property
     def images_dir(self) -> Path:
         """Where JPEG snapshots are written."""
-        return self.paths.ssd_path / "images"
+        return self.paths.ssd_path / layout.IMAGES_DIR
 
     @property
     def latest_dir(self) -> Path:
         """Where the latest_* links live (the first seed's drone_temp)."""
-        return self.paths.latest_dir or self.paths.ssd_path / "drone_temp"
+        return self.paths.latest_dir or self.paths.ssd_path / layout.LATEST_DIR
 
     @property
     def live(self) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from camstream.config import Config
 from camstream.outputs.base import Endpoints, FrameSink, Sink
-
-SNAPSHOT_PATTERN = "%Y%m%dT%H%M%SZ.jpg"
+from camstream.storage.layout import SNAPSHOT_PATTERN
 
 
 class SnapshotsOutput:

@@ -16,6 +16,7 @@ from camstream import proc
 from camstream.errors import ConfigError, PortInUseError
 from camstream.net import check_port_free, port_accepts, tcp_port_free, udp_port_free
 from camstream.servers.base import Launch, ManagedServer
+from camstream.storage.atomic import write_atomic
 
 if TYPE_CHECKING:
     from camstream.config import Config
@@ -241,12 +242,7 @@ class MediamtxServer(ManagedServer):
     def write_config(self) -> Path:
         """Write mediamtx.yml (mode 0600: it may hold the reader password)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".yml.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.render())
-        os.replace(tmp, self.conf_path)
-        return self.conf_path
+        return write_atomic(self.conf_path, self.render(), mode=0o600)
 
     def _check_ports_free(self) -> None:
         if not tcp_port_free(self.rtsp_port):

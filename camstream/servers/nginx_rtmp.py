@@ -18,6 +18,7 @@ from camstream import proc
 from camstream.errors import CamstreamError, ConfigError, MissingToolError, PortInUseError, ServerError
 from camstream.net import check_port_free, port_accepts, tcp_port_free
 from camstream.servers.base import Launch, ManagedServer
+from camstream.storage.atomic import write_atomic
 
 if TYPE_CHECKING:
     from camstream.config import Config
@@ -117,6 +118,13 @@ def render_managed_conf(
         "    server {",
         f"        listen {port};",
         "        chunk_size 8192;",
+        # A player that stops reading (or a vanished publisher) is dropped after 15 s of blocked writes, and
+        # RTMP pings find dead peers within 15 s (nginx-rtmp Directives: timeout, ping, ping_timeout; the
+        # defaults, 1 min and 3 min + 30 s, keep a half-open phone connection for minutes). Its buffers are
+        # its own: other players and the publisher are not held up by it.
+        "        timeout 15s;",
+        "        ping 10s;",
+        "        ping_timeout 5s;",
         "",
         f"        application {app} {{",
         "            live on;",
@@ -342,10 +350,7 @@ class NginxRtmpServer(ManagedServer):
         text = self.render()
         for sub in ("logs", "temp"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".conf.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.conf_path)
-        return self.conf_path
+        return write_atomic(self.conf_path, text)
 
     def check_config(self, nginx: str) -> None:
         """`nginx -t` on the written config; ServerError with nginx's own words when it is rejected."""

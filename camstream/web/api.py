@@ -21,9 +21,9 @@ from aiohttp import web
 
 from camstream import metrics
 from camstream.errors import CamstreamError, UsageError
-from camstream.export import chunk_names, export, find_chunks, iso, parse_time
-from camstream.recordings import LATEST_IMAGE
-from camstream.supervise import read_status
+from camstream.status import read_status
+from camstream.storage.export import chunk_names, export, find_chunks, iso, parse_time
+from camstream.storage.layout import LATEST_IMAGE
 
 EXPORT_MAX_S = 6 * 3600  # one download at most this long: keeps the temporary copy bounded
 EXPORT_CHUNK = 256 * 1024

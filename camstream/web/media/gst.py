@@ -223,6 +223,7 @@ class WebRtcPeer:
         turn_server: str | None,
     ) -> None:
         self.pt = pt
+        self.remote_ufrag: str | None = None  # the browser's ICE username fragment (a PATCH with another = restart)
         self.created = time.monotonic()
         self.state = "new"
         self.state_since = self.created
@@ -251,9 +252,13 @@ class WebRtcPeer:
         if turn_server:
             self.rtc.set_property("turn-server", turn_server)
         if udp_port:
+            # webrtcbin 1.22 hands out its ICE agent only once it is READY: read in NULL state, the property is
+            # not a valid object and setting on it crashes the process (reproduced here).
+            self.pipeline.set_state(Gst.State.READY)
             ice = self.rtc.get_property("ice-agent")
             ice.set_property("min-rtp-port", udp_port)
             ice.set_property("max-rtp-port", udp_port + max(1, udp_ports) - 1)
+            self._ice = ice  # the getter gives no reference of its own: the wrapper must not drop one early
         trans = self.rtc.emit("get-transceiver", 0)
         trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
         trans.set_property("do-nack", True)  # retransmit lost packets when the browser NACKs (RTX, RFC 4588)
@@ -287,10 +292,9 @@ class WebRtcPeer:
         offer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, msg)
         self._wait(lambda p: self.rtc.emit("set-remote-description", offer, p))
         reply = self._wait(lambda p: self.rtc.emit("create-answer", None, p))
-        answer = reply.get_value("answer") if reply is not None else None
+        answer = reply.get_value("answer") if reply is not None and reply.has_field("answer") else None
         if answer is None:
-            error = reply.get_value("error") if reply is not None and reply.has_field("error") else None
-            raise ValueError(f"webrtcbin made no answer: {error.message if error else 'unknown reason'}")
+            raise ValueError("webrtcbin made no answer")
         t2 = time.monotonic()
         self._wait(lambda p: self.rtc.emit("set-local-description", answer, p))
         t3 = time.monotonic()
@@ -309,7 +313,12 @@ class WebRtcPeer:
         emit(promise)
         if promise.wait() != Gst.PromiseResult.REPLIED:
             raise RuntimeError("webrtcbin did not answer")
-        return promise.get_reply()
+        reply = promise.get_reply()
+        if reply is not None and reply.has_field("error"):
+            # Never reply.get_value("error"): converting the GError field crashes PyGObject 3.50 (segfault,
+            # reproduced here); the structure's text carries the message.
+            raise ValueError(reply.to_string())
+        return reply
 
     def add_candidate(self, candidate: str) -> None:
         """A trickled remote ICE candidate (one m-line: we bundle)."""

@@ -1,0 +1,225 @@
+"""Chunks and snapshots on disk: finalise chunks as FFmpeg closes them, keep the latest_* links fresh, and keep
+what a crash left of a chunk (partial recovery)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from camstream.storage.atomic import replace, swap_link
+from camstream.storage.layout import (
+    CHUNK_SUFFIX, IMAGE_SUFFIX, LATEST_IMAGE, LATEST_VIDEO, PART_SUFFIX, RECOVERED_SUFFIX, SNAPSHOT_PATTERN, STAMP,
+    stamp_time,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Chunk", "ChunkWatcher", "SnapshotWatcher", "newest_file", "recover_partials", "recover_stale_partials",
+           "swap_link"]
+
+
+def _try_swap(link: Path, target: Path) -> None:
+    # A full or read-only disk cannot take the new link; the old one stays valid (retention never deletes
+    # a latest_* target), and the next file that lands tries again.
+    try:
+        swap_link(link, target)
+    except OSError as exc:
+        log.debug("cannot update %s: %s", link.name, exc.strerror)
+
+
+def _trim(part: Path) -> None:
+    from camstream.storage.mp4frag import NotFragmented, trim_to_fragments
+
+    try:
+        trim_to_fragments(part)
+    except (NotFragmented, ValueError):
+        pass
+
+
+@dataclass
+class Chunk:
+    """A finished MP4 chunk: file, UTC start, duration in seconds (from FFmpeg's segment list)."""
+
+    path: Path
+    start: datetime | None
+    duration: float
+
+
+class ChunkWatcher:
+    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4."""
+
+    def __init__(self, segment_list: Path, video_dir: Path, latest_dir: Path) -> None:
+        self.segment_list = segment_list
+        self.video_dir = video_dir
+        self.latest_dir = latest_dir
+        self._offset = 0
+        self._partial = ""
+        self.finished: list[Chunk] = []
+        self.last: Chunk | None = None
+        self.last_at: float | None = None  # monotonic time the last chunk landed
+
+    def reset(self) -> None:
+        """Start a fresh list (before each FFmpeg start); entries already read stay handled."""
+        try:
+            self.segment_list.unlink()
+        except FileNotFoundError:
+            pass
+        self._offset = 0
+        self._partial = ""
+
+    def poll(self) -> list[Chunk]:
+        """Handle chunks FFmpeg has closed since the last call; returns them."""
+        try:
+            with self.segment_list.open("r") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+                self._offset = fh.tell()
+        except FileNotFoundError:
+            return []
+        data = self._partial + data
+        lines = data.split("\n")
+        self._partial = lines.pop()  # an incomplete last line waits for the next poll
+        landed = []
+        for line in lines:
+            chunk = self._finish(line.strip())
+            if chunk:
+                landed.append(chunk)
+        if landed:
+            self.last = landed[-1]
+            self.last_at = time.monotonic()
+            self.finished.extend(landed)
+            del self.finished[:-100]
+            _try_swap(self.latest_dir / LATEST_VIDEO, landed[-1].path)
+        return landed
+
+    def recover(self) -> list[Path]:
+        """Keep what an FFmpeg that died mid-chunk left behind (call only while FFmpeg is stopped)."""
+        saved = recover_partials(self.video_dir)
+        for path in saved:
+            log.warning("kept the unfinished chunk as %s", path.name)
+        return saved
+
+    def _finish(self, line: str) -> Chunk | None:
+        if not line:
+            return None
+        # csv: filename,start,end (FFmpeg segment muxer, segment_list_type csv)
+        name, _, times = line.partition(",")
+        start_s, _, end_s = times.partition(",")
+        part = self.video_dir / name
+        final = self.video_dir / name.removesuffix(PART_SUFFIX)
+        try:
+            _trim(part)  # a chunk whose last write failed (disk full) ends after its last complete fragment
+            replace(part, final, durable=True)  # the data is on disk before the name says "finished" (power cuts)
+        except FileNotFoundError:
+            if not final.exists():
+                log.warning("chunk %s listed by FFmpeg but missing on disk", name)
+                return None
+        except OSError as exc:
+            # Read-only or vanished disk: the .part stays and is recovered once the disk is back.
+            log.debug("cannot finish chunk %s: %s", name, exc.strerror)
+            return None
+        try:
+            duration = float(end_s) - float(start_s)
+        except ValueError:
+            duration = 0.0
+        return Chunk(final, stamp_time(final.name), duration)
+
+
+class SnapshotWatcher:
+    """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically).
+
+    Snapshot names are UTC seconds, so instead of listing a directory that may hold months of images,
+    each poll stats the few names the last seconds could have produced.
+    """
+
+    LOOKBACK = 3  # seconds of names checked per poll
+
+    def __init__(self, images_dir: Path, latest_dir: Path) -> None:
+        self.images_dir = images_dir
+        self.latest_dir = latest_dir
+        self.last: Path | None = newest_file(images_dir, IMAGE_SUFFIX)
+        self.last_at: float | None = None  # monotonic time the last snapshot was seen
+        self.count = 0
+
+    def poll(self, now: float | None = None) -> Path | None:
+        """Point latest_image.jpg at the newest snapshot if a newer one landed; return it when it did."""
+        now = time.time() if now is None else now
+        for offset in range(self.LOOKBACK + 1):
+            name = time.strftime(SNAPSHOT_PATTERN, time.gmtime(now - offset))
+            if self.last is not None and name <= self.last.name:
+                return None
+            candidate = self.images_dir / name
+            if candidate.exists():
+                self.last = candidate
+                self.last_at = time.monotonic()
+                self.count += 1
+                _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
+                return candidate
+        return None
+
+
+def newest_file(directory: Path, suffix: str) -> Path | None:
+    """Newest finished file by name (names sort by UTC time); temp files of atomic writes are skipped."""
+    best: str | None = None
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(suffix) and STAMP.match(name) and (best is None or name > best):
+                    best = name
+    except FileNotFoundError:
+        return None
+    return directory / best if best else None
+
+
+def recover_partials(video_dir: Path) -> list[Path]:
+    """After a crash or power cut, keep what a leftover .part chunk holds under a name that says so.
+
+    Fragmented MP4 plays up to the last complete fragment, so the seconds before the cut are kept; the
+    `.recovered.mp4` name tells readers it was not closed normally. Call only while FFmpeg is not running.
+    """
+    return _recover(sorted(video_dir.glob(f"*{PART_SUFFIX}")))
+
+
+STALE_PART_S = 3.0  # a closed chunk is renamed within a poll (0.2 s); one untouched this long was abandoned
+
+
+def recover_stale_partials(video_dir: Path, now: float | None = None) -> list[Path]:
+    """While FFmpeg runs: keep (or drop, when empty) .part chunks it abandoned, i.e. not the newest (which it may
+    still be writing) and untouched for STALE_PART_S. Writes that failed (disk full, read-only) leave them."""
+    now = time.time() if now is None else now
+    stale = []
+    try:
+        parts = sorted(video_dir.glob(f"*{PART_SUFFIX}"))
+        for part in parts[:-1]:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                stale.append(part)
+    except OSError:
+        return []
+    return _recover(stale)
+
+
+def _recover(parts: list[Path]) -> list[Path]:
+    from camstream.storage.mp4frag import NotFragmented, trim_to_fragments
+
+    recovered = []
+    for part in parts:
+        try:
+            empty = trim_to_fragments(part) <= 0
+        except (NotFragmented, OSError, ValueError):
+            empty = True  # not even a header and one fragment: nothing to keep
+        try:
+            if empty:
+                part.unlink()
+                continue
+            final = part.with_name(part.name.removesuffix(CHUNK_SUFFIX + PART_SUFFIX) + RECOVERED_SUFFIX)
+            replace(part, final)
+        except OSError as exc:  # read-only or vanished disk: try again when it is back
+            log.debug("cannot recover %s: %s", part.name, exc.strerror)
+            continue
+        recovered.append(final)
+    return recovered
