@@ -139,9 +139,9 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     if cfg.rtsp.enabled:
         rtsp_kind = choose_rtsp_server(cfg)
         if rtsp_kind == "builtin":
-            from camstream.servers.rtsp_builtin import BuiltinRtspServer, available
+            from camstream.servers.rtsp_builtin import BuiltinRtspServer, bindings_installed
 
-            ok, why = available()
+            ok, why = bindings_installed()
             if not ok:
                 raise ConfigError(f"rtsp.server=builtin: {why}")
             if not dry_run:

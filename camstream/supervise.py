@@ -20,10 +20,11 @@ from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
 from camstream.recordings import ChunkWatcher, SnapshotWatcher
 from camstream.sources import Source, exists, find_rpicam
+from camstream.status import STATUS_FILE as STATUS_FILE  # moved to status.py; re-exported
+from camstream.status import read_status as read_status
 
 log = logging.getLogger("camstream")
 
-STATUS_FILE = "status.json"
 # rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
 NO_CAMERA = "no cameras available"
 
@@ -551,20 +552,6 @@ class Supervisor:
             (self.p.state_dir / STATUS_FILE).unlink()
         except FileNotFoundError:
             pass
-
-
-def read_status(state_dir: Path) -> dict[str, Any] | None:
-    """Status of a running instance, or None when none is running (a stale file from a crash is ignored)."""
-    try:
-        data = json.loads((state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    import psutil
-
-    pid = data.get("pid")
-    if not isinstance(pid, int) or not psutil.pid_exists(pid):
-        return None
-    return data
 
 
 def install_signal_handlers(supervisor: Supervisor) -> None:
