@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camstream.config import VideoConfig
-from camstream.encoders import libx264_args
+from camstream.encoders import Knobs, libx264_args
 from camstream.graph import INBAND_HEADERS_BSF
 from camstream.latency import stamp_filter
 from camstream.sources import clock_overlay
@@ -31,8 +31,18 @@ class Video:
     def config(self) -> VideoConfig:
         """camstream's VideoConfig for these settings (to reuse its libx264 preset verbatim)."""
         return dataclasses.replace(
-            VideoConfig(), width=self.width, height=self.height, fps=self.fps, bitrate=self.bitrate
+            VideoConfig(), width=self.width, height=self.height, fps=self.fps, bitrate=self.bitrate,
+            preset=self.preset, profile=self.profile,
         )
+
+    # Explicit, so camstream's `auto` (from the cores of whatever box runs the bench) cannot differ from the
+    # anchors' settings: x264enc below uses the same preset and profile.
+    preset = "veryfast"
+    profile = "main"
+
+    def knobs(self) -> Knobs:
+        """The resolved encoder knobs every case uses (GOP = 1 s)."""
+        return Knobs(self.preset, self.profile, self.fps)
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ def camstream_config(
     return {
         "source": source,
         "video": {"width": video.width, "height": video.height, "fps": video.fps, "bitrate": video.bitrate,
-                  "encoder": "libx264", "clock": clock},
+                  "encoder": "libx264", "preset": video.preset, "profile": video.profile, "clock": clock},
         "rtsp": {"enabled": "rtsp" in outputs, "server": "builtin", "address": "127.0.0.1", "port": rtsp_port},
         "rtmp": {"enabled": "rtmp" in outputs, "server": "managed", "port": rtmp_port, "stat_port": stat_port},
         "srt": {"enabled": False},
@@ -110,7 +120,7 @@ def bare_rtsp_argv(video: Video, fifo: str | Path, ingest_port: int, ffmpeg: str
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
         "-probesize", "32768", "-i", str(fifo),
-        "-vf", "format=yuv420p", *libx264_args(video.config()),
+        "-vf", "format=yuv420p", *libx264_args(video.config(), video.knobs()),
         # The same in-band SPS/PPS, flushing and PES lengths camstream's RTSP tee slave uses (camstream.outputs.rtsp).
         "-bsf:v", INBAND_HEADERS_BSF, "-an", "-f", "mpegts", "-flush_packets", "1", "-omit_video_pes_length", "0",
         f"tcp://127.0.0.1:{ingest_port}",
@@ -176,6 +186,36 @@ def bare_rtmp_publisher_argv(video: Video, rtmp_url: str, ffmpeg: str = "ffmpeg"
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
         "-re", "-f", "lavfi", "-i", f"testsrc2=size={video.size}:rate={video.fps}",
-        "-vf", chain, *libx264_args(video.config()),
+        "-vf", chain, *libx264_args(video.config(), video.knobs()),
         "-an", "-f", "flv", "-flvflags", "no_duration_filesize", rtmp_url,
     ]  # fmt: skip
+
+
+def stamped_generator_argv(video: Video, fifo: str | Path, ffmpeg: str = "ffmpeg") -> list[str]:
+    """The seed anchor's "camera": testsrc2 with camstream's clock overlay and latency stamp, raw Y4M into a FIFO."""
+    # The same filter chain as camstream's `--source testsrc --clock` (and the bare RTMP publisher), applied
+    # before the frames leave the generator, so the stamp is taken at "capture" in both designs.
+    chain = ",".join([clock_overlay(), stamp_filter(video.width, video.height), "format=yuv420p"])
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-f", "lavfi", "-i", f"testsrc2=size={video.size}:rate={video.fps}",
+        "-vf", chain, "-f", "yuv4mpegpipe", "-y", str(fifo),
+    ]  # fmt: skip
+
+
+def seed_rtsp_launch(video: Video, fifo: str | Path) -> str:
+    """The first seed's RTSP media: raw frames -> leaky queue -> x264enc (camstream's settings) -> rtph264pay.
+
+    The seed reads its raw frames from an SHM socket; here a Y4M FIFO carries them (shmsrc needs a feeder process
+    of its own). Its "tiny leaky queue in front of the encoder", config-interval=-1 for late joiners, one shared
+    media for every viewer (bench/seed_rtsp.py).
+    """
+    return (
+        f"filesrc location={fifo} ! y4mdec ! queue leaky=downstream max-size-buffers=2 ! {x264enc(video)} ! "
+        "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+def seed_rtsp_argv(python: str, port: int, launch: str) -> list[str]:
+    """The seed RTSP server process (bench/seed_rtsp.py)."""
+    return [python, "-m", "bench.seed_rtsp", "--port", str(port), "--launch", launch]

@@ -42,13 +42,19 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
 
 def load_status(config: Path | None = None, state_dir: str | None = None) -> dict[str, Any]:
     """The running instance's status for `camstream status` (the config finds the state directory)."""
-    from camstream.config import load_config
     from camstream.errors import NotRunningError
 
-    settings = {"paths.state_dir": ("--state-dir", state_dir)} if state_dir else {}
-    cfg = load_config(config, flags=settings)
-    data = read_status(cfg.state_dir)
+    if state_dir and state_dir.strip() and config is None:
+        # A flag beats the environment and YAML, so the config need not be loaded to know the directory: a
+        # health check pays ~1 interpreter start, not the config loader too (issue 17). `~` as paths.state_dir.
+        directory = Path(os.path.expanduser(state_dir.strip()))
+    else:
+        from camstream.config import load_config
+
+        settings = {"paths.state_dir": ("--state-dir", state_dir)} if state_dir else {}
+        directory = load_config(config, flags=settings).state_dir
+    data = read_status(directory)
     if data is None:
-        raise NotRunningError(f"camstream is not running (no live status in {cfg.state_dir}): "
+        raise NotRunningError(f"camstream is not running (no live status in {directory}): "
                               "start it with `camstream run`")
     return data
