@@ -664,6 +664,7 @@ def notes() -> list[str]:
         "with 4); camstream keeps x264's automatic thread count, which sizes sliced threads to the cores for the "
         "lowest per-frame latency, and the tee's per-output fifo at 90 packets (~3 s, filled only while an output "
         "stalls).",
+        "FFmpeg's RTSP client reads the latency stamp of only a few frames of the seed design's stream (the 'frames read / unreadable' column; also at 320x240 on an idle moment: 4 of 94) while the GStreamer client reads nearly all: x264enc's tune=zerolatency cuts every frame into several slices, which FFmpeg's RTP H.264 depacketiser and parser reassemble differently. The seed's FFmpeg-client p50 therefore rests on few frames; the GStreamer-client comparison is the sturdier one.",
         "Shared machine: other engineers ran test suites on the same 2 cores during this run (see the load "
         "figures above); ratios measured in the same run are more trustworthy than absolute numbers.",
     ]
