@@ -8,7 +8,7 @@ CONSTRAINTS := constraints.txt
 EXTRAS := rtsp,web,test
 LATEST := .venv-latest
 
-.PHONY: deps install demo test test-latest constraints bench bench-encoders bench-soak clean
+.PHONY: deps install demo test test-latest constraints bench bench-encoders bench-soak bench-audio clean
 
 deps:
 	@CAMSTREAM_TEST_PACKAGES=1 bash scripts/install_deps.sh
@@ -41,18 +41,26 @@ test-latest: deps
 constraints:
 	PYTHON=$(PYTHON) bash scripts/lock_deps.sh
 
-bench: install
+# `deps` as for `make test`: the bench needs the same system packages (x264enc from gstreamer1.0-plugins-ugly
+# for case (c), nginx-rtmp, the GStreamer RTSP server); tests/test_bench_smoke.py runs every command line it uses.
+bench: deps install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.encoders
+	$(BIN)/python -m bench.web_media
 
 # libx264 preset CPU at 720p30/1080p30 and PSNR per preset x profile at 2 Mb/s (its own section of results.md).
-bench-encoders: install
+bench-encoders: deps install
 	$(BIN)/python -m bench.encoders
 
 # Every camstream process's CPU/RSS per minute over a 60-minute run with RTSP UDP/TCP and RTMP viewers
 # attached (writes bench/soak.md).
-bench-soak: install
+bench-soak: deps install
 	$(BIN)/python -m bench.soak --minutes 60
 
 clean:
 	rm -rf $(VENV) $(LATEST) .demo .pytest_cache
+
+# Sound (issue 14): A/V sync at RTMP/RTSP viewers and in a chunk, at the start and after 30 minutes with a
+# drifting microphone, plus the CPU cost of sound (writes bench/audio.md; about 40 minutes).
+bench-audio: install
+	$(BIN)/python -m bench.audio --minutes 30

@@ -28,21 +28,17 @@ class Video:
         """WIDTHxHEIGHT."""
         return f"{self.width}x{self.height}"
 
+    def knobs(self) -> Knobs:
+        """The encoder settings every case uses: veryfast, main, one keyframe per second (camstream's config for
+        the camstream cases pins the same, so preset=auto cannot pick another preset on a different machine)."""
+        return Knobs(preset="veryfast", profile="main", gop_frames=self.fps)
+
     def config(self) -> VideoConfig:
         """camstream's VideoConfig for these settings (to reuse its libx264 preset verbatim)."""
         return dataclasses.replace(
             VideoConfig(), width=self.width, height=self.height, fps=self.fps, bitrate=self.bitrate,
-            preset=self.preset, profile=self.profile,
+            preset=self.knobs().preset, profile=self.knobs().profile,
         )
-
-    # Explicit, so camstream's `auto` (from the cores of whatever box runs the bench) cannot differ from the
-    # anchors' settings: x264enc below uses the same preset and profile.
-    preset = "veryfast"
-    profile = "main"
-
-    def knobs(self) -> Knobs:
-        """The resolved encoder knobs every case uses (GOP = 1 s)."""
-        return Knobs(self.preset, self.profile, self.fps)
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,8 @@ def camstream_config(
     return {
         "source": source,
         "video": {"width": video.width, "height": video.height, "fps": video.fps, "bitrate": video.bitrate,
-                  "encoder": "libx264", "preset": video.preset, "profile": video.profile, "clock": clock},
+                  "encoder": "libx264", "preset": video.knobs().preset, "profile": video.knobs().profile,
+                  "gop": 1, "clock": clock},
         "rtsp": {"enabled": "rtsp" in outputs, "server": "builtin", "address": "127.0.0.1", "port": rtsp_port},
         "rtmp": {"enabled": "rtmp" in outputs, "server": "managed", "port": rtmp_port, "stat_port": stat_port},
         "srt": {"enabled": False},

@@ -15,17 +15,19 @@ from camstream import encoders, proc, rpicam
 from camstream.config import Config
 from camstream.errors import CamstreamError, ConfigError
 from camstream.graph import build_argv
-from camstream.net import check_port_free, free_port, host_addresses
+from camstream.net import host_addresses
 from camstream.outputs.base import EncodedSink, Endpoints, enabled_outputs
 from camstream.outputs.rtmp import rtmp_publish_url
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
-from camstream.retention import Housekeeper
+from camstream.servers.base import Server
+from camstream.servers.mediamtx import choose_rtsp_server
+from camstream.servers.registry import SERVERS
 from camstream.sources import Source, SourceKind, classify, passthrough
-from camstream.supervise import Pipeline, Server
+from camstream.storage.layout import SEGMENT_LIST
+from camstream.storage.retention import Housekeeper
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
+from camstream.supervise import Pipeline
 
 log = logging.getLogger("camstream")
-
-SEGMENT_LIST = "segments.csv"
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Plan:
         chunks = ChunkWatcher(cfg.state_dir / SEGMENT_LIST, cfg.video_dir, cfg.latest_dir) \
             if cfg.record.enabled else None
         snaps = SnapshotWatcher(cfg.images_dir, cfg.latest_dir) if cfg.snapshots.enabled else None
-        # Retention and the disk-full pause (camstream/retention.py).
+        # Retention and the disk-full pause (camstream/storage/retention.py).
         housekeeper = Housekeeper.from_config(cfg) if cfg.record.enabled or cfg.snapshots.enabled else None
         return Pipeline(
             argv=self.argv, argv_live_only=self.argv_live_only, source=self.source,
@@ -92,15 +94,6 @@ def check_writable(directory: Path, setting: str) -> None:
         raise ConfigError(f"{setting}={directory}: not writable: choose a directory you can write to (--ssd-path)")
 
 
-def choose_rtsp_server(cfg: Config) -> str:
-    """auto -> mediamtx when its binary is found, else builtin."""
-    if cfg.rtsp.server != "auto":
-        return cfg.rtsp.server
-    from camstream.servers.mediamtx import find_mediamtx
-
-    return "mediamtx" if find_mediamtx(cfg.rtsp.mediamtx_path or None) else "builtin"
-
-
 def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: bool = False) -> Plan:
     """Decide everything for a run; raise a UsageError (exit 2) for anything the user must fix."""
     source = classify(cfg.source)
@@ -111,8 +104,9 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     if source.kind is SourceKind.RPICAM:
         hardware = caps.usable("h264_v4l2m2m") and cfg.video.encoder in ("auto", "h264_v4l2m2m")
         h264 = rpicam.mode(cfg.rpicam.mode, hardware) == "h264"
-        if h264:
-            # rpicam-vid's encoder obeys the same hardware limits as FFmpeg's h264_v4l2m2m on a Pi 4.
+        if h264 and caps.usable("h264_v4l2m2m"):
+            # rpicam-vid on a Pi 4 encodes with the same hardware as FFmpeg's h264_v4l2m2m, with its limits
+            # (a Pi 5 encodes in software through libav: no such limits).
             encoders.check_limits("h264_v4l2m2m", cfg.video)
         source = dataclasses.replace(source, h264=h264)
         source_argv = rpicam.vid_argv(source, cfg.video, cfg.rpicam, knobs)
@@ -132,68 +126,35 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
 
     servers: list[Server] = []
     files: dict[Path, str] = {}
-    rtsp_publish = rtmp_publish = None
-    rtsp_kind = None
     hosts = host_addresses() or ["127.0.0.1"]
-    urls: list[str] = []
-    if cfg.rtsp.enabled:
-        rtsp_kind = choose_rtsp_server(cfg)
-        if rtsp_kind == "builtin":
-            from camstream.servers.rtsp_builtin import BuiltinRtspServer, bindings_installed
-
-            ok, why = bindings_installed()
-            if not ok:
-                raise ConfigError(f"rtsp.server=builtin: {why}")
-            if not dry_run:
-                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
-            server = BuiltinRtspServer(
-                port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
-                user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
-                audio=cfg.audio.enabled,
-            )
-            server.name = "rtsp"  # type: ignore[attr-defined]
-            servers.append(server)  # type: ignore[arg-type]
-            rtsp_publish = server.ingest_url()
-        elif rtsp_kind == "mediamtx":
-            from camstream.servers.mediamtx import MediamtxServer
-
-            if not dry_run:
-                check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
-            mtx = MediamtxServer(cfg.state_dir / "mediamtx", binary=cfg.rtsp.mediamtx_path or None,
-                                 rtsp_port=cfg.rtsp.port, path=cfg.rtsp.path,
-                                 reader_user=cfg.rtsp.user or None, reader_pass=cfg.rtsp.password or None)
-            mtx.name = "rtsp"  # type: ignore[attr-defined]
-            files[mtx.conf_path] = mtx.render()
-            servers.append(mtx)  # type: ignore[arg-type]
-            rtsp_publish = mtx.publish_url()
-        else:
-            rtsp_publish = cfg.rtsp.url
-        if rtsp_kind != "external":
-            urls += [f"rtsp://{h}:{cfg.rtsp.port}/{cfg.rtsp.path}" for h in hosts]
-        else:
-            urls.append(proc.scrub(cfg.rtsp.url))
-        log.info("RTSP server: %s", rtsp_kind)
-    if cfg.rtmp.enabled:
-        if cfg.rtmp.server == "managed":
-            from camstream.servers.nginx_rtmp import NginxRtmpServer
-
-            if not dry_run:
-                check_port_free("0.0.0.0", cfg.rtmp.port, "--rtmp-port or rtmp.port")
-            allow = "all" if cfg.rtmp.allow_publish == "all" else ("127.0.0.1",)
-            nginx = NginxRtmpServer(cfg.state_dir / "nginx", port=cfg.rtmp.port, stat_port=cfg.rtmp.stat_port,
-                                    allow_publish=allow)
-            nginx.name = "rtmp"  # type: ignore[attr-defined]
-            files[nginx.conf_path] = nginx.render()
-            servers.append(nginx)  # type: ignore[arg-type]
-            urls += [f"rtmp://{h}:{cfg.rtmp.port}/live/{cfg.rtmp.stream_key}" for h in hosts]
-        else:
-            urls.append(proc.scrub(rtmp_publish_url(cfg)))
-        rtmp_publish = rtmp_publish_url(cfg)
+    publish: dict[str, str] = {}  # role -> where FFmpeg sends that role's stream
+    urls: dict[str, list[str]] = {}  # role -> what viewers open
+    rtsp_kind = choose_rtsp_server(cfg) if cfg.rtsp.enabled else None
+    for server_class in SERVERS:  # servers/registry.py: one line per server
+        if not server_class.wanted(cfg):
+            continue
+        server = server_class.from_config(cfg, dry_run=dry_run)
+        servers.append(server)
+        files.update(server.files())
+        url = server.publish_url()
+        if url is not None:
+            publish[server.role] = url
+        urls.setdefault(server.role, []).extend(server.viewer_urls(hosts))
+    # Endpoints camstream does not serve itself: an external RTSP server, an RTMP ingest, an SRT peer.
+    if cfg.rtsp.enabled and "rtsp" not in publish:
+        publish["rtsp"] = cfg.rtsp.url
+        urls.setdefault("rtsp", []).append(proc.scrub(cfg.rtsp.url))
+    if cfg.rtmp.enabled and "rtmp" not in publish:
+        publish["rtmp"] = rtmp_publish_url(cfg)
+        urls.setdefault("rtmp", []).append(proc.scrub(publish["rtmp"]))
     if cfg.srt.enabled:
-        urls.append(proc.scrub(cfg.srt.url))
+        urls.setdefault("srt", []).append(proc.scrub(cfg.srt.url))
+    if rtsp_kind is not None:
+        log.info("RTSP server: %s", rtsp_kind)
 
-    endpoints = Endpoints(rtsp_publish=rtsp_publish, rtmp_publish=rtmp_publish,
-                          segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None)
+    endpoints = Endpoints(rtsp_publish=publish.get("rtsp"), rtmp_publish=publish.get("rtmp"),
+                          segment_list=cfg.state_dir / SEGMENT_LIST if cfg.record.enabled else None,
+                          publish=publish)
     sinks = [sink for output in enabled_outputs(cfg) for sink in output.sinks(cfg, endpoints)]
     stamp = None
     if cfg.video.clock:
@@ -208,8 +169,11 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
     if (cfg.record.enabled or cfg.snapshots.enabled) and live_sinks:
         argv_live_only = build_argv(cfg, source, graph_encoder, live_sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
-    return Plan(cfg, source, encoder, argv, servers, files, urls, rtsp_kind, argv_live_only, source_argv, knobs,
-                feeder)
+    # Viewer URLs grouped by role, in the table's order (then SRT): the order they were always printed in.
+    order = dict.fromkeys([*(c.role for c in SERVERS), "rtsp", "rtmp", "srt", *urls])
+    viewer_urls = [u for role in order for u in urls.get(role, [])]
+    return Plan(cfg, source, encoder, argv, servers, files, viewer_urls, rtsp_kind, argv_live_only, source_argv,
+                knobs, feeder)
 
 
 def plan_audio(
@@ -230,7 +194,7 @@ def plan_audio(
         if not dry_run:
             audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
         feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
-        servers.append(feeder)  # type: ignore[arg-type]  # same lifecycle: started once, outlives FFmpeg restarts
+        servers.append(feeder)  # the Server protocol: started once, outlives FFmpeg restarts
         return feeder
     return None
 

@@ -40,9 +40,19 @@ CHUNK_MS = 20
 # Seconds between attempts to reopen a vanished device.
 RETRY_S = 1.0
 # aresample async: at most this many samples per second are stretched/squeezed (~2% at 48 kHz, far
-# above any crystal's drift); jumps larger than min_hard_comp seconds are filled/trimmed at once.
+# above any crystal's drift); only jumps larger than min_hard_comp seconds are filled/trimmed at once.
+# Read-time stamps jump when a loaded machine leaves the reader unscheduled for a moment (a burst of late
+# packets that all look "now", then normal again); with the default 0.1 s such a stall inserted silence
+# and delayed one beep by ~250 ms here, so stalls under 0.5 s are only ever smoothed softly.
 ASYNC_SAMPLES = 1000
-MIN_HARD_COMP = 0.1
+MIN_HARD_COMP = 0.5
+# Differences under MIN_COMP are left alone (read-time stamps jitter by a few ms under load); larger ones
+# are corrected over COMP_DURATION seconds, so the correction is a slow stretch, not a warble.
+MIN_COMP = 0.02
+COMP_DURATION = 2
+# The raw PCM demuxer returns 1024-sample packets and -use_wallclock_as_timestamps stamps each when its last
+# byte has been read; the first sample is one packet older (libavformat pcmdec.c RAW_SAMPLES).
+RAW_SAMPLES = 1024
 # Testsrc's tone: 1 kHz with a beep (4x the carrier) at the start of every second (lavfi "sine").
 TONE = "sine=frequency=1000:beep_factor=4:sample_rate={rate}"
 SILENCE_DBFS = -120.0
@@ -100,8 +110,10 @@ def input_args(audio: AudioConfig, akind: AudioKind, fifo: Path | str) -> list[s
     if akind in (AudioKind.PULSE, AudioKind.ALSA):
         return [
             "-f", "s16le", "-sample_rate", str(audio.rate), "-channels", str(audio.layout_channels),
-            # Stamp each packet with the wall clock as it is read: the same clock the live video is on.
-            "-use_wallclock_as_timestamps", "1", "-thread_queue_size", "1024", "-i", str(fifo),
+            # Stamp each packet with the wall clock as it is read: the same clock the live video is on,
+            # moved back by one packet so the stamp is that of its first sample.
+            "-use_wallclock_as_timestamps", "1",
+            "-thread_queue_size", "1024", "-i", str(fifo),
         ]
     return []
 
@@ -115,7 +127,36 @@ def audio_filter(audio: AudioConfig) -> str:
     """Resample to follow the timestamps (drift, gaps), then fix the rate and layout the encoders get."""
     layout = "mono" if audio.layout_channels == 1 else ("stereo" if audio.layout_channels == 2 else "")
     fmt = f"aformat=sample_rates={audio.rate}" + (f":channel_layouts={layout}" if layout else "")
-    return f"aresample=async={ASYNC_SAMPLES}:min_hard_comp={MIN_HARD_COMP:g}:first_pts=0,{fmt}"
+    return (f"aresample=async={ASYNC_SAMPLES}:min_comp={MIN_COMP:g}:comp_duration={COMP_DURATION:g}"
+            f":min_hard_comp={MIN_HARD_COMP:g}:first_pts=0,{fmt}")
+
+
+# One origin for the camera and the microphone. FFmpeg subtracts each input's own start time (its first
+# packet), and the two inputs start at different moments (the second is opened after the first is probed),
+# which left the sound a different 10-60 ms early or late on every start (measured by bench/audio.py).
+# With -copyts both keep their capture times on the wall clock (V4L2 frames: kernel timestamps converted to
+# the real-time clock, FFmpeg devices manual "video4linux2" -ts; every other input and the microphone pipe:
+# -use_wallclock_as_timestamps), and the one filter graph subtracts one instant from both: RTCSTART, the
+# wall clock when that graph was set up, identical for its filters (FFmpeg filters manual, "setpts").
+REBASE_VIDEO = "setpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_AUDIO = "asetpts=PTS-RTCSTART/(1000000*TB)"
+LIVE_CLOCK_INPUT = ["-use_wallclock_as_timestamps", "1"]
+
+
+def live_clock(akind: AudioKind, copy: bool, paced_by_reader: bool) -> bool:
+    """Whether the graph puts camera and microphone on the wall clock.
+
+    Needs a microphone, video that goes through the filter graph (not the H.264 passthrough), and a live
+    video source: the test pattern and files are paced by -re from their own timestamps, which wall-clock
+    stamps would replace (they would then be read as fast as the CPU allows). For those the two inputs keep
+    FFmpeg's per-input origin, which is off by the tens of milliseconds between opening the two.
+    """
+    return akind in (AudioKind.PULSE, AudioKind.ALSA) and not copy and not paced_by_reader
+
+
+def audio_branch(audio: AudioConfig, akind: AudioKind) -> str:
+    """The microphone's part of -filter_complex on the shared clock, ending in [aud]."""
+    return f"[{input_map(akind)}]{REBASE_AUDIO},{audio_filter(audio)}[aud]"
 
 
 def encode_args(audio: AudioConfig) -> list[str]:
@@ -123,10 +164,12 @@ def encode_args(audio: AudioConfig) -> list[str]:
     return ["-c:a", "aac", "-b:a", str(audio.bitrate), "-ar", str(audio.rate), "-ac", str(audio.layout_channels)]
 
 
-def output_args(audio: AudioConfig, akind: AudioKind) -> list[str]:
+def output_args(audio: AudioConfig, akind: AudioKind, in_graph: bool = False) -> list[str]:
     """Map, filter and encode the audio stream (placed before the tee muxer)."""
     if akind is AudioKind.NONE:
         return []
+    if in_graph:
+        return ["-map", "[aud]", *encode_args(audio)]
     return ["-map", input_map(akind), "-filter:a", audio_filter(audio), *encode_args(audio)]
 
 
@@ -200,6 +243,7 @@ class Feeder:
     """Relay PCM from the device reader to the video FFmpeg's named pipe; silence while the device is gone."""
 
     name = "audio"
+    role = "audio"  # servers/base.py Server protocol: the supervisor starts it with the servers
 
     def __init__(self, ffmpeg: str, audio: AudioConfig, fifo: Path) -> None:
         self.audio = audio
@@ -237,17 +281,27 @@ class Feeder:
         """True while the feeder threads run (they only end on stop)."""
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def stop(self, grace: float = 1.0) -> None:
-        """Stop the device reader and the threads; close the pipe."""
+    def stop(self, grace: float = 1.0) -> proc.ExitInfo | None:
+        """Stop the device reader and the threads; close the pipe. How the reader ended, if one ran."""
         self._stop.set()
         with self._lock:
             child = self._child
-        if child is not None:
-            child.stop(grace=1.0)
+        info = child.stop(grace=1.0) if child is not None else None
         for thread in self._threads:
             thread.join(timeout=3.0)
         with self._lock:
             self._close_fd()
+        return info
+
+    def tail(self) -> list[str]:
+        """The device reader's last stderr lines."""
+        with self._lock:
+            child = self._child
+        return child.tail() if child is not None else []
+
+    def viewers(self) -> int | None:
+        """Not a server viewers connect to."""
+        return None
 
     def status(self) -> AudioStatus:
         """Current state for status/metrics."""

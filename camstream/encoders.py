@@ -13,6 +13,7 @@ from pathlib import Path
 from camstream import proc
 from camstream.config import Config, VideoConfig
 from camstream.errors import ConfigError
+from camstream.storage.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +275,7 @@ def _store(cache: Path, key: str, working: dict[str, bool]) -> None:
         return
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**stored, key: working}, indent=1))
-        tmp.replace(cache)
+        write_atomic(cache, json.dumps({**stored, key: working}, indent=1))
     except OSError:
         log.debug("cannot write encoder cache %s", cache)
 

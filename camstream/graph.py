@@ -106,17 +106,31 @@ def build_argv(
     ]
     if encoded and not copy:
         argv.extend(preset.global_args)
-    if copy and frames:
+    if copy and frames and source.kind is SourceKind.V4L2:
         # The H.264 is copied; only the frame sinks (snapshots) decode, and keyframes are all they need
         # (FFmpeg codecs manual, decoder option skip_frame "nokey": discard all frames excluding keyframes).
+        # Not for rpicam's raw Annex-B pipe: it has no timestamps, and FFmpeg 5.1 then derives the copied
+        # stream's DTS from the decoder's progress, which skipped frames stall ("Non-monotonous DTS" for every
+        # packet, tested here); V4L2 buffers carry their own timestamps and stay clean.
         argv += ["-skip_frame", "nokey"]
-    argv.extend(input_args(source, cfg.video))
+    wall = audio_mod.live_clock(akind, copy, paced_by_reader=source.kind in (SourceKind.TESTSRC, SourceKind.FILE))
+    video_in = input_args(source, cfg.video)
+    if wall:
+        argv.append("-copyts")  # see audio.REBASE_VIDEO: camera and microphone on one clock
+        if source.kind is not SourceKind.V4L2:
+            video_in = [*video_in[:-2], *audio_mod.LIVE_CLOCK_INPUT, *video_in[-2:]]
+    argv.extend(video_in)
     argv.extend(audio_mod.input_args(cfg.audio, akind, audio_fifo))
 
     pre = prefilters(cfg, source, stamp)
+    if wall:
+        pre = [audio_mod.REBASE_VIDEO, *pre]
     live_filter = None if (not encoded or copy) else preset.pix_fmt_filter
     if live_filter is not None or frames:
-        argv += ["-filter_complex", filter_graph(pre, live_filter, frames)]
+        graph = filter_graph(pre, live_filter, frames)
+        if wall:
+            graph += ";" + audio_mod.audio_branch(cfg.audio, akind)
+        argv += ["-filter_complex", graph]
 
     if encoded:
         if copy:
@@ -130,9 +144,16 @@ def build_argv(
             # MP4 and FLV need SPS/PPS as extradata; tee cannot detect that, so ask for it explicitly
             # (FFmpeg formats manual, "tee": "the main example is the global_header flag").
             argv += ["-flags", "+global_header"]
-        argv += audio_mod.output_args(cfg.audio, akind) or ["-an"]
+        argv += audio_mod.output_args(cfg.audio, akind, in_graph=wall) or ["-an"]
         argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
 
     for i, sink in enumerate(frames):
-        argv += ["-map", f"[frames{i}]", *sink.args, sink.target]
+        argv += ["-map", f"[frames{i}]", *sink.args]
+        if sink.muxer:
+            # A write error on a plain output ends the whole FFmpeg process (live included); behind tee with
+            # onfail=ignore and fifo recovery it only pauses this output until the write works again.
+            slave = EncodedSink(sink.name, sink.muxer, sink.target, sink.options)
+            argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_slave(slave)]
+        else:
+            argv.append(sink.target)
     return argv

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from camstream.errors import MissingToolError
+from camstream.storage.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,8 @@ class Ledger:
                 self._save()
 
     def _save(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(list(self._entries.values())))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(list(self._entries.values())))
             self._warned = False
         except OSError as exc:
             # A full or read-only state directory must not stop the pipeline; PDEATHSIG still holds.

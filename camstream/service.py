@@ -102,7 +102,7 @@ def run_plan(cfg: Config, plan: Plan, duration: float | None, instance: Instance
     # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
     # holds the read password and is created with mode 0600 there), so nothing is written here.
     if cfg.record.enabled:
-        from camstream.recordings import recover_partials
+        from camstream.storage.watchers import recover_partials
 
         for saved in recover_partials(cfg.video_dir):
             log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)

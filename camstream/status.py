@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-STATUS_FILE = "status.json"
+from camstream.storage.layout import STATUS_FILE  # the one table of file names
 
 
 def pid_alive(pid: int) -> bool:

@@ -18,10 +18,12 @@ from typing import Any, Protocol
 from camstream import proc
 from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
-from camstream.recordings import ChunkWatcher, SnapshotWatcher
+from camstream.servers.base import Server
 from camstream.sources import Source, exists, find_rpicam
-from camstream.status import STATUS_FILE as STATUS_FILE  # moved to status.py; re-exported
-from camstream.status import read_status as read_status
+from camstream.status import read_status as read_status  # lives in status.py (lean, for `status --json`)
+from camstream.storage.atomic import write_atomic
+from camstream.storage.layout import STATUS_FILE
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 
 log = logging.getLogger("camstream")
 
@@ -34,28 +36,6 @@ class Housekeeper(Protocol):
 
     def tick(self, landed: Sequence[Any]) -> bool:
         """Called ~5 times a second with the chunks that just landed; returns False to pause recording."""
-        ...
-
-
-class Server(Protocol):
-    """A media server camstream manages (builtin RTSP, mediamtx, nginx-rtmp)."""
-
-    name: str
-
-    def start(self) -> None:
-        """Start the server process."""
-        ...
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until it accepts connections; raise ServerError if it does not."""
-        ...
-
-    def running(self) -> bool:
-        """True while its process is alive."""
-        ...
-
-    def stop(self, grace: float = 5.0) -> Any:
-        """Stop it and reap it."""
         ...
 
 
@@ -280,7 +260,8 @@ class Supervisor:
                 except Restart as why:
                     if why.planned:
                         self._teardown_ffmpeg(graceful=True)
-                        log.info("%s", why.reason)
+                        # The housekeeper already said why, in one line; this is the mechanics.
+                        log.debug("%s", why.reason)
                         continue
                     self._teardown(graceful=False)
                     self._note_restart(why)
@@ -438,15 +419,13 @@ class Supervisor:
     def _restart_server(self, server: Server) -> None:
         """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
         capture and recording never stop for a server crash."""
-        child = getattr(server, "child", None)
-        tail = child.tail() if child else []
-        self._note_restart(Restart(f"{server.name} server exited", tail))
+        self._note_restart(Restart(f"{server.role} server exited", server.tail()))
         try:
             server.stop(grace=1.0)
             server.start()
             server.wait_ready(10.0)
         except CamstreamError as exc:
-            raise Restart(f"{server.name} server did not come back: {exc}") from None
+            raise Restart(f"{server.role} server did not come back: {exc}") from None
 
     def _teardown_ffmpeg(self, graceful: bool) -> None:
         if self.ffmpeg is not None:
@@ -479,7 +458,7 @@ class Supervisor:
             try:
                 server.stop()
             except Exception as exc:  # keep stopping the others
-                log.warning("stopping %s server failed: %s", server.name, exc)
+                log.warning("stopping %s server failed: %s", server.role, exc)
         self._servers_up = False
 
     def _note_restart(self, why: Restart) -> None:
@@ -523,11 +502,8 @@ class Supervisor:
     def _viewers(self) -> int | None:
         total = None
         for server in self.p.servers:
-            viewers = getattr(server, "viewers", None)
-            if viewers is None:
-                continue
             try:
-                count = viewers()
+                count = server.viewers()
             except Exception:  # a status page that does not answer is not a pipeline failure
                 continue
             if count is not None:
@@ -538,10 +514,8 @@ class Supervisor:
         if self.p.state_dir is None:
             return
         path = self.p.state_dir / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(s.to_json(), indent=1))
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps(s.to_json(), indent=1))
         except OSError:
             pass
 

@@ -192,9 +192,9 @@ def tool_versions() -> dict[str, str]:
     if changed:
         try:
             cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache))
-            tmp.replace(cache_path)
+            from camstream.storage.atomic import write_atomic
+
+            write_atomic(cache_path, json.dumps(cache))
         except OSError:
             pass  # a read-only home only costs the next call the same tool runs
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def main() -> int:
     parser.add_argument("--udp-port", type=int)
     parser.add_argument("--path", default="live")
     ns = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if os.environ.get("CAMSTREAM_MEDIA_DEBUG") else logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(serve(ns))
 
 

@@ -166,9 +166,12 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
                 read_for(0.2)
             assert feeder.status().state == "live"
 
+        def loudest(pcm: bytes) -> float:  # the loudest 100 ms: robust to a player stalled by a busy machine
+            return max(audio.level_dbfs(pcm[i:i + 9600]) for i in range(0, len(pcm) - 9599, 9600))
+
         until_live()
-        first = read_for(1.0)
-        assert audio.level_dbfs(first[-9600:]) > -40
+        first = read_for(2.0)
+        assert loudest(first) > -40
         pulse.stop()  # the device vanishes (daemon gone)
         gone = read_for(3.0)
         assert feeder.status().state == "silence"
@@ -177,8 +180,8 @@ def test_feeder_relays_sound_and_sends_silence_while_the_device_is_gone(pulse: P
         pulse.start()
         pulse.play_tone()
         until_live()  # back within 5 s
-        back = read_for(1.0)
-        assert audio.level_dbfs(back[-9600:]) > -40
+        back = read_for(2.0)
+        assert loudest(back) > -40
         assert feeder.status().last_error
     finally:
         feeder.stop()
@@ -276,3 +279,24 @@ def test_doctor_captures_from_the_configured_device(pulse: Pulse, monkeypatch: p
     bad = doctor.check_audio("ffmpeg", cfg_audio(**{"audio.input": "pulse:gone"}))
     assert bad.status == doctor.FAIL and bad.detail.startswith("audio pulse:gone: cannot capture from it"), bad
     assert bad.fix == "pick a device from `camstream devices`"
+
+
+@pytest.mark.slow
+def test_audio_source_needs_a_track(tmp_path: Path) -> None:
+    """--audio source on a file without sound, or on a pipe, is one line and exit 2; nothing is written."""
+    import subprocess
+
+    from support import run_cli
+
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1",
+                    "-c:v", "libx264", str(silent)], check=True, timeout=60)
+    fifo = tmp_path / "cam.y4m"
+    os.mkfifo(fifo)
+    for source, message in ((silent, "has no audio track: use --audio none or a microphone"),
+                            (fifo, "is a camera/pipe without sound")):
+        result = run_cli("run", "--source", str(source), "--audio", "source", "--no-rtsp", "--no-snapshots",
+                         "--ssd-path", str(tmp_path / "ssd"), "--state-dir", str(tmp_path / "st"), "--dry-run")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "ssd").exists()

@@ -93,12 +93,14 @@ def test_seed_flags_are_marked_and_only_they(run_help: str) -> None:
     assert "(seed) marks the flags of the original streamer scripts" in run_help
 
 
-@pytest.mark.parametrize("command", ["run", "install-service"])
-def test_rule_every_value_option_names_what_it_takes(command: str) -> None:
+@pytest.mark.parametrize("path", [["run"], ["install-service"], ["config", "show"]], ids=" ".join)
+def test_rule_every_value_option_names_what_it_takes(path: list[str]) -> None:
     # A new option without a metavar would show Typer's bare <type>; numbers, sizes and durations stay text
     # (the config parsers check them, with the same message as YAML and env), so the metavar is what tells.
-    group = typer.main.get_command(app)
-    params = group.commands[command].params  # type: ignore[attr-defined]
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    params = command.params
     untyped = [p.name for p in params if getattr(p, "is_flag", False) is False and not getattr(p, "count", False)
                and not (p.metavar and p.metavar[0] != "<")]
     assert untyped == []

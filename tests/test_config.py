@@ -94,3 +94,34 @@ def test_example_file_documents_every_setting() -> None:
     example = ROOT / "config" / "camstream.example.yaml"
     assert example.read_text() == render_example()
     assert load(file=example) == load()
+
+
+def test_state_dir_comes_from_the_injected_environment(tmp_path: Path) -> None:
+    assert load({"XDG_RUNTIME_DIR": str(tmp_path)}).state_dir == tmp_path / "camstream"
+    assert load({}).state_dir == Path("~/.local/state/camstream").expanduser()
+    assert load({"XDG_RUNTIME_DIR": str(tmp_path), "CAMSTREAM_PATHS_STATE_DIR": "/srv/st"}).state_dir == Path("/srv/st")
+
+
+def test_model_never_reads_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from camstream.config import Config
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert Config().state_dir == Path("~/.local/state/camstream").expanduser()
+    assert load({}).state_dir == Path("~/.local/state/camstream").expanduser()
+    assert "import os" not in (ROOT / "camstream" / "config" / "model.py").read_text()
+
+
+def test_cli_help_is_the_settings_own_help() -> None:
+    from typer.testing import CliRunner
+
+    from camstream.cli import app
+    from camstream.config import SETTINGS, help_for
+
+    assert help_for("rtsp.port") == "RTSP port, 1-65535."
+    assert help_for("rtmp.server", "turns RTMP on").endswith("rtmp://host/live (turns RTMP on).")
+    assert help_for("video.fps").startswith(SETTINGS["video.fps"].help[0].upper() + SETTINGS["video.fps"].help[1:])
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "400", "TERM": "dumb"})
+    assert result.exit_code == 0
+    flat = " ".join(result.output.split())
+    for key in ("rtsp.port", "video.bitrate", "record.max_age", "watchdog.stall_seconds", "audio.input"):
+        assert help_for(key) in flat, key

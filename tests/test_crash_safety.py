@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from support import Camstream, decodes_cleanly, run_cli
 
-from camstream.mp4frag import read_fragments
-from camstream.recordings import LATEST_VIDEO
+from camstream.storage.layout import LATEST_VIDEO
+from camstream.storage.mp4frag import read_fragments
 
 
 def frames_decoded(path: Path) -> int:

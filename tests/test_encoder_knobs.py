@@ -244,3 +244,44 @@ def test_v4l2m2m_every_network_output_gets_inband_headers() -> None:
     for slave in (RTMP_SLAVE, RTSP_INGEST_SLAVE, SRT_SLAVE):
         assert "bsfs/v=dump_extra=freq=keyframe" in slave
     assert argv[argv.index("-filter_complex") + 1] == "[0:v]null,format=yuv420p[live]"  # yuv420p input only
+
+
+@pytest.mark.slow
+def test_h264_passthrough_with_keyframe_only_snapshots_runs_clean(tmp_path: Path) -> None:
+    """The V4L2 H.264 passthrough graph, fed a timestamped H.264 stream in place of the camera: chunks copy
+    every frame cleanly and snapshots come from keyframes alone (-skip_frame nokey), without timestamp errors."""
+    clip = tmp_path / "camera.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
+                    "-c:v", "libx264", "-g", "25", "-bf", "0", str(clip)], check=True, timeout=60,
+                   stdin=subprocess.DEVNULL)
+    cfg = load_config(env={}, search_defaults=False, flags={
+        "paths.ssd_path": ("--ssd-path", str(tmp_path)), "paths.state_dir": ("--state-dir", str(tmp_path / "st")),
+        "video.input_format": ("--input-format", "h264"), "rtsp.enabled": ("--no-rtsp", False),
+        "record.segment_seconds": ("--segment-seconds", "2")})
+    from camstream.outputs.base import Endpoints
+    from camstream.outputs.record import RecordOutput
+    from camstream.outputs.snapshots import SnapshotsOutput
+
+    ends = Endpoints(segment_list=tmp_path / "segments.csv")
+    sinks = [s for o in (RecordOutput(), SnapshotsOutput()) for s in o.sinks(cfg, ends)]
+    argv = build_argv(cfg, Source(SourceKind.V4L2, "/dev/video0"), "libx264", sinks)
+    assert argv[argv.index("-skip_frame") + 1] == "nokey" and argv.index("-skip_frame") < argv.index("-i")
+    # The camera's input options (-f v4l2 ... -i /dev/video0) replaced by the clip, read in real time as a camera
+    # delivers (chunk names have 1 s resolution); everything else as built.
+    start, end = argv.index("-f"), argv.index("-i") + 2
+    argv = [*argv[:start], "-re", "-i", str(clip), *argv[end:]]  # -re: real time, like a camera
+    (tmp_path / "video").mkdir()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "st").mkdir()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            env={**__import__("os").environ, "TZ": "UTC"})
+    assert result.returncode == 0, result.stderr
+    assert "Non-monotonous" not in result.stderr and "Timestamps are unset" not in result.stderr
+    parts = sorted((tmp_path / "video").glob("*.part"))
+    frames = 0
+    for part in parts:
+        out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                              "-of", "csv=p=0", str(part)], capture_output=True, text=True, timeout=60)
+        frames += int(out.stdout.strip())
+    assert frames == 100  # every frame copied
+    assert len(list((tmp_path / "images").glob("*.jpg"))) >= 1

@@ -40,8 +40,11 @@ RECORD_SLAVE = (
 RTMP_SLAVE = "[f=flv:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flvflags=no_duration_filesize]rtmp://127.0.0.1:1935/live/cam"
 RTSP_INGEST_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]tcp://127.0.0.1:40000"
 SRT_SLAVE = "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1]srt://10.9.9.9:9000"
-SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-strftime", "1",
-                "-atomic_writing", "1", "/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
+# Snapshots go through a one-slave tee with fifo: a failed JPEG write (disk full) must not end FFmpeg (issue 12).
+SNAPSHOT_OUT = ["-map", "[frames0]", "-c:v", "mjpeg", "-q:v", "3", "-f", "tee", "-use_fifo", "1", "-fifo_options",
+                "queue_size=90:drop_pkts_on_overflow=1:attempt_recovery=1:recover_any_error=1:recovery_wait_time=1"
+                ":restart_with_keyframe=1",
+                "[f=image2:onfail=ignore:strftime=1:atomic_writing=1]/srv/cam/images/%Y%m%dT%H%M%SZ.jpg"]
 SNAP_FILTER = "fps=1/1,format=yuvj420p"
 
 OUTPUTS = [RecordOutput(), RtmpOutput(), RtspOutput(), SnapshotsOutput(), SrtOutput()]
@@ -166,12 +169,16 @@ def test_tee_escaping_survives_real_ffmpeg(tmp_path: Path) -> None:
 
 FIFO = "/run/cam/audio.pcm"
 TEE_HEAD = ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS]
-AFILTER = "aresample=async=1000:min_hard_comp=0.1:first_pts=0,aformat=sample_rates=48000:channel_layouts="
+AFILTER = ("aresample=async=1000:min_comp=0.02:comp_duration=2:min_hard_comp=0.5:first_pts=0,"
+           "aformat=sample_rates=48000:channel_layouts=")
 AAC_MONO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "1"]
 AAC_STEREO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
 TONE_IN = ["-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000"]
 FIFO_IN = ["-f", "s16le", "-sample_rate", "48000", "-channels", "1", "-use_wallclock_as_timestamps", "1",
            "-thread_queue_size", "1024", "-i", FIFO]
+REBASE_V = "setpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_A = "asetpts=PTS-RTCSTART/(1000000*TB)"
+PIPE = Source(SourceKind.PIPE, "/run/cam.y4m")
 FILE = Source(SourceKind.FILE, "/media/clip.mp4")
 FILE_IN = ["-re", "-stream_loop", "-1", "-i", "/media/clip.mp4"]
 NO_SNAPS = {"snapshots.enabled": False}
@@ -196,19 +203,35 @@ AUDIO_CASES = [
     ),
     pytest.param(
         {**NO_SNAPS, "audio.input": "pulse:mic.monitor"}, V4L2,
-        [*HEAD, *V4L2_IN, *FIFO_IN, "-filter_complex", "[0:v]null,format=yuv420p[live]",
+        [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN, "-filter_complex",
+         f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
          "-map", "[live]", *X264, *CHUNK_KEYFRAMES, "-flags", "+global_header",
-         "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD,
-         "|".join([RECORD_SLAVE, RTSP_INGEST_SLAVE])],
-        id="v4l2-pulse-record-rtsp",
+         "-map", "[aud]", *AAC_MONO, *TEE_HEAD, "|".join([RECORD_SLAVE, RTSP_INGEST_SLAVE])],
+        id="v4l2-pulse-record-rtsp-one-clock",
     ),
     pytest.param(
         {"audio.input": "hw:1,0", "record.enabled": False, "rtsp.enabled": False, "rtmp.enabled": True}, V4L2,
-        [*HEAD, *V4L2_IN, *FIFO_IN,
-         "-filter_complex", f"[0:v]null,split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]",
+        [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN,
+         "-filter_complex", f"[0:v]{REBASE_V},split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]"
+         f";[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
          "-map", "[live]", *X264, "-flags", "+global_header",
-         "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD, RTMP_SLAVE, *SNAPSHOT_OUT],
+         "-map", "[aud]", *AAC_MONO, *TEE_HEAD, RTMP_SLAVE, *SNAPSHOT_OUT],
         id="v4l2-alsa-rtmp-snapshots-without-sound",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "pulse:mic.monitor", "record.enabled": False}, PIPE,
+        [*HEAD, "-copyts", "-probesize", "32768", "-use_wallclock_as_timestamps", "1", "-i", "/run/cam.y4m",
+         *FIFO_IN, "-filter_complex", f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
+         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "[aud]", *AAC_MONO, *TEE_HEAD, RTSP_INGEST_SLAVE],
+        id="pipe-pulse-wall-clock-on-both",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "audio.input": "pulse:mic.monitor", "record.enabled": False}, TESTSRC,
+        [*HEAD, *TESTSRC_IN, *FIFO_IN, "-filter_complex", f"[0:v]{CLOCK},format=yuv420p[live]",
+         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "1:a:0", "-filter:a", AFILTER + "mono", *AAC_MONO, *TEE_HEAD, RTSP_INGEST_SLAVE],
+        id="testsrc-pulse-paced-by-re-keeps-its-own-clock",
     ),
     pytest.param(
         {**NO_SNAPS, "audio.input": "plughw:CARD=Device,DEV=0", "record.enabled": False,
@@ -230,3 +253,13 @@ AUDIO_CASES = [
 def test_build_argv_with_audio(flags: dict[str, object], source: Source, expected: list[str]) -> None:
     cfg = make_cfg(**flags)  # type: ignore[arg-type]
     assert build_argv(cfg, source, "libx264", sinks_for(cfg), audio_fifo=FIFO) == expected
+
+
+def test_rtsp_publish_to_mediamtx_or_an_external_server_carries_the_aac() -> None:
+    """mediamtx (and any RTSP server) gets the AAC as a second track of the same RTSP publish."""
+    cfg = make_cfg(**{"audio.input": "pulse:mic.monitor", "snapshots.enabled": False, "record.enabled": False})
+    sinks = RtspOutput().sinks(cfg, Endpoints(rtsp_publish="rtsp://127.0.0.1:8554/live"))
+    argv = build_argv(cfg, V4L2, "libx264", sinks, audio_fifo=FIFO)
+    assert argv[argv.index("+global_header") + 1:] == [
+        "-map", "[aud]", *AAC_MONO, *TEE_HEAD,
+        "[f=rtsp:onfail=ignore:rtsp_transport=tcp]rtsp://127.0.0.1:8554/live"]

@@ -71,7 +71,9 @@ def test_hotspot_wrapper_dry_run_and_validation(tmp_path: Path) -> None:
     result = subprocess.run(["bash", script, "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "ssid=PiCam\nutf8_ssid=1\ncountry_code=GB\nieee80211d=1\nhw_mode=g\nchannel=1\n" in result.stdout
-    assert result.stdout.endswith("$ systemctl enable --now camstream-hostapd.service camstream-dnsmasq.service\n")
+    assert result.stdout.endswith("$ systemctl enable --now camstream-hostapd.service camstream-dnsmasq.service\n"
+                                  "hotspot 'PiCam' would be up (hostapd); viewers would join it and open:\n"
+                                  "  rtsp://192.168.50.1:8554/live\n")
     bad = subprocess.run(["bash", script], env={**env, "PASSWORD": "short"}, capture_output=True, text=True, timeout=60)
     assert (bad.returncode, bad.stderr) == (2, "error: --password is 5 characters: WPA2 needs 8 to 63 characters\n")
     assert [c for c in standins.calls() if c[1:2] not in (["-t"], ["-json"], ["is-enabled"], ["is-active"])] == []

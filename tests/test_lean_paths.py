@@ -52,7 +52,7 @@ def test_core_modules_of_a_run_do_not_import_the_cli_library() -> None:
         "import sys, camstream.service, camstream.app, camstream.supervise, camstream.status, camstream.logsetup, "
         "camstream.servers.rtsp_builtin, camstream.servers.nginx_rtmp, camstream.servers.mediamtx, "
         "camstream.outputs.rtsp, camstream.outputs.rtmp, camstream.outputs.srt, camstream.outputs.record, "
-        "camstream.outputs.snapshots, camstream.retention, camstream.recordings, camstream.versions; "
+        "camstream.outputs.snapshots, camstream.storage.retention, camstream.storage.watchers, camstream.versions; "
         "print(sorted({m.split('.')[0] for m in sys.modules}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

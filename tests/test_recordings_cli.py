@@ -15,7 +15,7 @@ import pytest
 from support import Camstream, media_duration, run_cli
 
 from camstream.errors import UsageError
-from camstream.export import ChunkInfo, Piece, cut, export_argv, iso, parse_time, render_concat
+from camstream.storage.export import ChunkInfo, Piece, cut, export_argv, iso, parse_time, render_concat
 
 
 @pytest.fixture(scope="module")

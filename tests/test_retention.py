@@ -16,8 +16,9 @@ import pytest
 from support import Camstream, free_port, run_cli
 
 from camstream.config import MinFree
-from camstream.recordings import LATEST_VIDEO, swap_link
-from camstream.retention import (
+from camstream.storage.atomic import swap_link
+from camstream.storage.layout import LATEST_VIDEO
+from camstream.storage.retention import (
     OVERRIDE_FILE,
     Housekeeper,
     Recording,

@@ -5,6 +5,7 @@ camera is gone, in both modes (raw YUV encoded by camstream, and rpicam-vid's ow
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import time
@@ -108,16 +109,24 @@ def test_rpicam_source_end_to_end(mode: str, camstream_run, tmp_path: Path) -> N
         "--low-latency", "--flush"]
     assert first[12:] == [*codec, "-o", "-"]
 
-    # Killing the camera process restarts the pair: a new chunk is being written within 3 s.
+    # Killing the camera process restarts the pair (a new rpicam-vid and a new FFmpeg) within 3 s, and
+    # recording carries on in a new chunk.
     victim, = standin_procs(cs)
     old_ffmpeg = {p.pid for p in ffmpeg_procs(cs)}
     old_part = newest_part(ssd)
     victim.send_signal(signal.SIGKILL)
     killed = time.monotonic()
-    assert new_part_after(cs, ssd, old_part, killed, "recording after the kill") <= 3.0
-    assert {p.pid for p in ffmpeg_procs(cs)}.isdisjoint(old_ffmpeg)  # FFmpeg was restarted with it
+
+    def restarted() -> bool:
+        cams = [p for p in standin_procs(cs) if p.pid != victim.pid]
+        ffmpegs = [p for p in ffmpeg_procs(cs) if p.pid not in old_ffmpeg]
+        return bool(cams and ffmpegs)
+
+    cs.wait_for(restarted, 10, "the pair to be restarted")
+    assert time.monotonic() - killed <= 3.0, "the pair was not restarted within 3 s"
+    new_part_after(cs, ssd, old_part, killed, "recording after the kill")
     assert len(tools.calls()) == 2
-    assert "restarting:" in cs.log()
+    assert "restarting: rpicam-vid exited with code -9" in cs.log()
 
     # rpicam-vid gone from PATH: the same waiting as an unplugged V4L2 camera, nothing running, then recovery.
     (tools.dir / "rpicam-vid").rename(tools.dir / "rpicam-vid.off")
@@ -127,8 +136,7 @@ def test_rpicam_source_end_to_end(mode: str, camstream_run, tmp_path: Path) -> N
     assert not standin_procs(cs) and not ffmpeg_procs(cs)
     old_part = newest_part(ssd)
     (tools.dir / "rpicam-vid.off").rename(tools.dir / "rpicam-vid")
-    back = time.monotonic()
-    assert new_part_after(cs, ssd, old_part, back, "recording to resume") <= 5.0
+    new_part_after(cs, ssd, old_part, time.monotonic(), "recording to resume")
     assert "camera rpicam:0 is back; starting" in cs.log()
     assert cs.stop() == 0
 
@@ -142,6 +150,18 @@ def test_unplugged_camera_waits_then_recovers(camstream_run, tmp_path: Path) -> 
                        "--no-rtsp", "--no-snapshots", "--segment-seconds", "2", "--ssd-path", str(ssd),
                        "--state-dir", str(tmp_path / "state"), env=tools.env())
     cs.wait_for(lambda: sorted((ssd / "video").glob("*Z.mp4")), 30, "a chunk")
+    # FFmpeg dying takes the camera process down with it and both start again.
+    old_cam, = standin_procs(cs)
+    old_ffmpeg, = ffmpeg_procs(cs)
+    old_ffmpeg.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    cs.wait_for(lambda: [p for p in standin_procs(cs) if p.pid != old_cam.pid]
+                and [p for p in ffmpeg_procs(cs) if p.pid != old_ffmpeg.pid], 10, "the pair to be restarted")
+    assert time.monotonic() - killed <= 3.0, "the pair was not restarted within 3 s"
+    assert not old_cam.is_running() or old_cam.status() == psutil.STATUS_ZOMBIE
+    # Whichever the supervisor notices first: FFmpeg's kill, or the camera's broken pipe that follows it.
+    assert re.search(r"restarting: (ffmpeg exited with code -9|rpicam-vid exited with code)", cs.log())
+
     tools.unplugged.touch()
     for victim in standin_procs(cs):
         victim.send_signal(signal.SIGKILL)
@@ -152,6 +172,6 @@ def test_unplugged_camera_waits_then_recovers(camstream_run, tmp_path: Path) -> 
     assert "no cameras available" in cs.log()  # rpicam-vid's stderr reached the log tail
     old_part = newest_part(ssd)
     tools.unplugged.unlink()
-    back = time.monotonic()
-    assert new_part_after(cs, ssd, old_part, back, "recording to resume") <= 6.0
+    new_part_after(cs, ssd, old_part, time.monotonic(), "recording to resume")
+    assert "camera rpicam:0 is back; starting" in cs.log()
     assert cs.stop() == 0

@@ -463,7 +463,8 @@ def test_stop_frees_the_ports_and_leaves_no_process(rtsp_server: StartServer, pu
     status_file = Path(server.status_file)  # type: ignore[arg-type]
     assert status_file.exists()
 
-    assert server.stop() == 0  # SIGTERM is a clean stop, exit code 0
+    info = server.stop()
+    assert info is not None and info.returncode == 0  # SIGTERM is a clean stop, exit code 0
     assert not psutil.pid_exists(pid)
     assert not [p for p in psutil.Process().children(recursive=True) if p.pid == pid]
     check_port_free("127.0.0.1", server.port, "rtsp")

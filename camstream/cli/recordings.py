@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from camstream.cli._logging import setup_logging
-from camstream.config import Config, load_config
+from camstream.config import Config, help_for, load_config
 from camstream.errors import ConfigError
-from camstream.export import TIME_HELP, export, find_chunks, iso, parse_time
-from camstream.retention import OVERRIDE_FILE, human, prune, write_override
+from camstream.storage.export import TIME_HELP, export, find_chunks, iso, parse_time
+from camstream.storage.layout import OVERRIDE_FILE
+from camstream.storage.retention import human, prune, write_override
 
 CONFIG_HELP = "YAML config (default ./camstream.yaml, /etc/camstream/camstream.yaml)."
-SSD_HELP = "Recording root (SSD_PATH); chunks are in <ssd>/video."
+SSD_HELP = help_for("paths.ssd_path", "chunks are in <ssd>/video")
 
 
 def _config(config: Path | None, **flags: str | None) -> Config:
@@ -87,10 +88,10 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
         ssd_path: str | None = typer.Option(None, help=SSD_HELP),
         state_dir: str | None = typer.Option(None, help="State directory (its retention.yaml overrides apply)."),
-        latest_dir: str | None = typer.Option(None, help="Where latest_* links live (their targets are kept)."),
-        max_age: str | None = typer.Option(None, help="Delete recordings older than this (7d)."),
-        max_size: str | None = typer.Option(None, help="Keep recordings under this size (20GB)."),
-        min_free: str | None = typer.Option(None, help="Always leave this free on disk (1GB or 5%)."),
+        latest_dir: str | None = typer.Option(None, help=help_for("paths.latest_dir", "their targets are kept")),
+        max_age: str | None = typer.Option(None, help=help_for("record.max_age")),
+        max_size: str | None = typer.Option(None, help=help_for("record.max_size")),
+        min_free: str | None = typer.Option(None, help=help_for("record.min_free")),
         dry_run: bool = typer.Option(False, "--dry-run", help="Only print what would be deleted."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging."),
     ) -> None:

@@ -20,7 +20,7 @@ from camstream import proc
 from camstream.app import make_plan
 from camstream.cli import replace_process_for_run
 from camstream.cli._logging import setup_logging
-from camstream.config import SETTINGS, load_config, resolution
+from camstream.config import SETTINGS, help_for, load_config, resolution
 from camstream.errors import ConfigError
 from camstream.service import RunSpec, exec_service, serve
 from camstream.status import load_status
@@ -93,17 +93,21 @@ def _default(key: str) -> str:
     return f" Default: {value}."
 
 
-def _opt(metavar: str, panel: str, help: str, key: str | None = None, *, seed: bool = False) -> Any:
-    """A text option (checked by the config parsers, so every source gives the same error) with a typed metavar."""
+def _opt(metavar: str, panel: str, help: str = "", key: str | None = None, *, seed: bool = False,
+         extra: str = "") -> Any:
+    """A text option (checked by the config parsers, so every source gives the same error) with a typed metavar.
+
+    An option that sets one setting takes that setting's own help (config.help_for): one wording, one place."""
+    text = help_for(key, extra) + _default(key) if key else help
     return Annotated[Optional[str], typer.Option(  # noqa: UP007 - typer evaluates this at runtime
-        metavar=metavar, rich_help_panel=panel, show_default=False,
-        help=help + (_default(key) if key else "") + (SEED if seed else ""))]
+        metavar=metavar, rich_help_panel=panel, show_default=False, help=text + (SEED if seed else ""))]
 
 
-def _switch(name: str, panel: str, help: str, key: str) -> Any:
+def _switch(name: str, panel: str, key: str) -> Any:
     """An on/off option; None when not given, so the YAML/env value stands."""
     return Annotated[Optional[bool], typer.Option(  # noqa: UP007
-        f"--{name}/--no-{name}", metavar="", rich_help_panel=panel, show_default=False, help=help + _default(key))]
+        f"--{name}/--no-{name}", metavar="", rich_help_panel=panel, show_default=False,
+        help=help_for(key) + _default(key))]
 
 
 # Every option that maps to a config setting, shared by `run` and `install-service` (which writes them into
@@ -111,64 +115,47 @@ def _switch(name: str, panel: str, help: str, key: str) -> Any:
 # and the error names the accepted forms; the metavar says what is expected.
 RUN_OPTIONS: dict[str, Any] = {
     "device": _opt("DEVICE", SOURCE, "V4L2 camera, e.g. /dev/video0 (same as --source).", seed=True),
-    "source": _opt("SOURCE", SOURCE, "V4L2 device, rpicam[:N] (Pi camera module), testsrc, a file path (looped) "
-                   "or an FFmpeg URL.", "source"),
+    "source": _opt("SOURCE", SOURCE, key="source"),
     "resolution": _opt("WxH", SOURCE, "WIDTHxHEIGHT, even numbers 16-7680, e.g. 1280x720. Default: 1280x720.",
                        seed=True),
-    "input_format": _opt("FORMAT", SOURCE, "Pixel format asked of the camera: auto, mjpeg, yuyv422 or h264 "
-                         "(passes the camera's H.264 through).", "video.input_format", seed=True),
-    "fps": _opt("INTEGER", ENCODING, "Frames per second, 1-240.", "video.fps",
-                seed=True),
-    "bitrate": _opt("BITRATE", ENCODING, "Bits per second: 2000000, 2M or 2000k (16k-100M).", "video.bitrate",
-                    seed=True),
-    "encoder": _opt("ENCODER", ENCODING, "H.264 encoder: auto, libx264, h264_v4l2m2m, h264_vaapi or h264_nvenc; "
-                    "auto tries the hardware one with a real trial encode.", "video.encoder",
-                    seed=True),
-    "preset": _opt("PRESET", ENCODING, "libx264 preset: auto, ultrafast ... veryslow; auto picks from CPU cores x "
-                   "pixel rate.", "video.preset"),
-    "profile": _opt("PROFILE", ENCODING, "H.264 profile: auto, baseline, main or high.", "video.profile"),
-    "gop": _opt("SECONDS", ENCODING, "Seconds between keyframes, 0.1-60.", "video.gop"),
-    "rpicam_mode": _opt("MODE", SOURCE, "Pi camera: auto, yuv (camstream encodes) or h264 (rpicam-vid encodes).",
-                        "rpicam.mode"),
-    "rotation": _opt("[0|180]", SOURCE, "Pi camera rotation in degrees.", "rpicam.rotation"),
-    "hflip": _switch("hflip", SOURCE, "Pi camera: mirror left-right.", "rpicam.hflip"),
-    "vflip": _switch("vflip", SOURCE, "Pi camera: flip upside down.", "rpicam.vflip"),
-    "clock": _switch("clock", ENCODING, "Stamp frames with the wall clock (for latency probes).", "video.clock"),
-    "audio": _opt("SPEC", ENCODING, "Sound: none, source (the file's own track; a tone for testsrc), "
-                  "pulse:NAME, or an ALSA device (default, hw:1,0); see `camstream devices`.", "audio.input"),
-    "audio_rate": _opt("HZ", ENCODING, "Audio sample rate.", "audio.rate"),
-    "audio_channels": _opt("auto|1-8", ENCODING, "Audio channels; auto = 1 for a microphone.", "audio.channels"),
-    "audio_bitrate": _opt("BITRATE", ENCODING, "AAC bitrate, e.g. 96k.", "audio.bitrate"),
-    "rtsp": _switch("rtsp", LIVE, "Live RTSP: rtsp://<host>:8554/live.", "rtsp.enabled"),
-    "rtsp_server": _opt("SERVER", LIVE, "RTSP server: auto, builtin, mediamtx or external; auto = mediamtx "
-                        "when found, else builtin.", "rtsp.server"),
-    "rtsp_port": _opt("PORT", LIVE, "RTSP port, 1-65535.", "rtsp.port"),
-    "rtsp_path": _opt("PATH", LIVE, "RTSP path, e.g. live or cams/front.", "rtsp.path"),
-    "rtsp_url": _opt("URL", LIVE, "Publish to this external RTSP server, e.g. rtsp://10.0.0.2:8554/cam."),
-    "rtmp": _switch("rtmp", LIVE, "Live RTMP (camstream's own nginx-rtmp unless --server).", "rtmp.enabled"),
-    "server": _opt("URL", LIVE, "RTMP server URL, e.g. rtmp://host:1935/live (turns RTMP on).", "rtmp.server",
-                   seed=True),
-    "stream_key": _opt("KEY", LIVE, "RTMP stream key (letters, digits, . _ -).", "rtmp.stream_key", seed=True),
-    "rtmp_port": _opt("PORT", LIVE, "Managed nginx-rtmp port, 1-65535.", "rtmp.port"),
-    "rtmp_stat_port": _opt("PORT", LIVE, "Managed nginx-rtmp /stat port on localhost.", "rtmp.stat_port"),
-    "srt_url": _opt("URL", LIVE, "Publish MPEG-TS over SRT, e.g. srt://10.0.0.2:9000?mode=caller."),
-    "record": _switch("record", RECORDING, "MP4 chunks in <ssd-path>/video.", "record.enabled"),
-    "snapshots": _switch("snapshots", RECORDING, "JPEG snapshots in <ssd-path>/images.", "snapshots.enabled"),
-    "ssd_path": _opt("DIR", RECORDING, "Recording root (the seed's SSD_PATH).", "paths.ssd_path"),
-    "latest_dir": _opt("DIR", RECORDING, "Where latest_video.mp4 / latest_image.jpg go. Default: "
-                       "<ssd-path>/drone_temp."),
-    "segment_seconds": _opt("SECONDS", RECORDING, "Chunk length, 1-3600 (decimals allowed).",
-                            "record.segment_seconds"),
-    "snapshot_interval": _opt("SECONDS", RECORDING, "Seconds between snapshots, 1-86400.", "snapshots.interval"),
-    "max_age": _opt("DURATION", RETENTION, "Delete recordings older than this: 90s, 30m, 12h, 7d, 2w. "
-                    "Default: keep."),
-    "max_size": _opt("SIZE", RETENTION, "Keep recordings under this total: 500MB, 20GB, 1TB. Default: no cap."),
-    "min_free": _opt("SIZE|PERCENT", RETENTION, "Always leave this free on the disk: 1GB or 5%; 0 = off.",
-                     "record.min_free"),
-    "stall_seconds": _opt("SECONDS", WATCHDOG, "Restart FFmpeg when no frame arrives for this long, 1-600.",
-                          "watchdog.stall_seconds"),
-    "state_dir": _opt("DIR", RUNNING, "Runtime state (status file, server configs). Default: "
-                      "$XDG_RUNTIME_DIR/camstream."),
+    "input_format": _opt("FORMAT", SOURCE, key="video.input_format", seed=True),
+    "fps": _opt("INTEGER", ENCODING, key="video.fps", seed=True),
+    "bitrate": _opt("BITRATE", ENCODING, key="video.bitrate", seed=True),
+    "encoder": _opt("ENCODER", ENCODING, key="video.encoder", seed=True),
+    "preset": _opt("PRESET", ENCODING, key="video.preset"),
+    "profile": _opt("PROFILE", ENCODING, key="video.profile"),
+    "gop": _opt("SECONDS", ENCODING, key="video.gop"),
+    "rpicam_mode": _opt("MODE", SOURCE, key="rpicam.mode"),
+    "rotation": _opt("[0|180]", SOURCE, key="rpicam.rotation"),
+    "hflip": _switch("hflip", SOURCE, key="rpicam.hflip"),
+    "vflip": _switch("vflip", SOURCE, key="rpicam.vflip"),
+    "clock": _switch("clock", ENCODING, key="video.clock"),
+    "audio": _opt("SPEC", ENCODING, key="audio.input"),
+    "audio_rate": _opt("HZ", ENCODING, key="audio.rate"),
+    "audio_channels": _opt("auto|1-8", ENCODING, key="audio.channels"),
+    "audio_bitrate": _opt("BITRATE", ENCODING, key="audio.bitrate"),
+    "rtsp": _switch("rtsp", LIVE, key="rtsp.enabled"),
+    "rtsp_server": _opt("SERVER", LIVE, key="rtsp.server"),
+    "rtsp_port": _opt("PORT", LIVE, key="rtsp.port"),
+    "rtsp_path": _opt("PATH", LIVE, key="rtsp.path"),
+    "rtsp_url": _opt("URL", LIVE, key="rtsp.url", extra="turns rtsp.server external"),
+    "rtmp": _switch("rtmp", LIVE, key="rtmp.enabled"),
+    "server": _opt("URL", LIVE, key="rtmp.server", seed=True, extra="turns RTMP on"),
+    "stream_key": _opt("KEY", LIVE, key="rtmp.stream_key", seed=True),
+    "rtmp_port": _opt("PORT", LIVE, key="rtmp.port"),
+    "rtmp_stat_port": _opt("PORT", LIVE, key="rtmp.stat_port"),
+    "srt_url": _opt("URL", LIVE, key="srt.url", extra="turns SRT on"),
+    "record": _switch("record", RECORDING, key="record.enabled"),
+    "snapshots": _switch("snapshots", RECORDING, key="snapshots.enabled"),
+    "ssd_path": _opt("DIR", RECORDING, key="paths.ssd_path"),
+    "latest_dir": _opt("DIR", RECORDING, key="paths.latest_dir"),
+    "segment_seconds": _opt("SECONDS", RECORDING, key="record.segment_seconds"),
+    "snapshot_interval": _opt("SECONDS", RECORDING, key="snapshots.interval"),
+    "max_age": _opt("DURATION", RETENTION, key="record.max_age"),
+    "max_size": _opt("SIZE", RETENTION, key="record.max_size"),
+    "min_free": _opt("SIZE|PERCENT", RETENTION, key="record.min_free"),
+    "stall_seconds": _opt("SECONDS", WATCHDOG, key="watchdog.stall_seconds"),
+    "state_dir": _opt("DIR", RUNNING, key="paths.state_dir"),
 }
 
 def _show_help(ctx: typer.Context, value: bool) -> None:

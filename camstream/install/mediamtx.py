@@ -18,6 +18,7 @@ from camstream import proc
 from camstream.errors import CamstreamError, ConfigError
 from camstream.install.plan import Host, require_root
 from camstream.servers.mediamtx import INSTALL_PATH, MEDIAMTX_VERSION
+from camstream.storage.atomic import copy_atomic
 
 DEFAULT_BASE_URL = "https://github.com/bluenviron/mediamtx/releases/download"
 # Points the download somewhere else: a mirror, or a file:// directory in tests (no network needed).
@@ -167,10 +168,7 @@ class MediamtxInstall:
             verify_checksum(tarball, self.asset, checksums)
             binary = _extract_binary(tarball, tmp / "x")
             target.parent.mkdir(parents=True, exist_ok=True)
-            staged = target.with_name(f".{target.name}.camstream-tmp")
-            shutil.copyfile(binary, staged)
-            staged.chmod(0o755)
-            staged.replace(target)
+            copy_atomic(binary, target, mode=0o755)
         on_step(f"installed {target}")
         return target
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from camstream import proc
 from camstream.errors import NeedsRootError, ProcessError
+from camstream.storage.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,7 @@ def apply(steps: Sequence[Step], host: Host, on_step: Callable[[str], None] | No
             target = host.path(step.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             # Write then rename, so a crash never leaves a half-written unit or config behind.
-            tmp = target.with_name(f".{target.name}.camstream-tmp")
-            tmp.write_text(step.content)
-            tmp.chmod(step.mode)
-            tmp.replace(target)
+            write_atomic(target, step.content, mode=step.mode)
         elif isinstance(step, RemoveFile):
             host.path(step.path).unlink(missing_ok=True)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -22,6 +23,9 @@ class Endpoints:
     rtsp_publish: str | None = None  # rtsp://... (mediamtx/external) or tcp://127.0.0.1:P (builtin ingest)
     rtmp_publish: str | None = None  # rtmp://host:port/app/key
     segment_list: Path | None = None  # CSV the segment muxer appends to as each chunk closes
+    # Every managed server's ingest by role (servers/base.py publish_url), e.g. {"web": "tcp://127.0.0.1:P"}:
+    # an output for a new server reads its own role here, so Endpoints needs no new field per server.
+    publish: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class FrameSink:
     filter: str
     args: tuple[str, ...] = field(default=())
     target: str = ""
+    # With a muxer, the frames are written through a one-slave tee with fifo and onfail=ignore, like the
+    # encoded sinks: a failed write (disk full, read-only, unmounted) is retried instead of ending FFmpeg.
+    muxer: str = ""
+    options: tuple[tuple[str, str], ...] = ()
 
 
 Sink = EncodedSink | FrameSink

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from camstream.config import Config
 from camstream.outputs.base import Endpoints, EncodedSink, Sink
+from camstream.storage.layout import CHUNK_PATTERN, PART_SUFFIX
 
 # Chunks are written under a .part name; camstream renames each one when FFmpeg lists it as closed,
-# so a reader can always tell a finished chunk from the one being written.
-PART_SUFFIX = ".part"
-CHUNK_PATTERN = "%Y%m%dT%H%M%SZ.mp4"
+# so a reader can always tell a finished chunk from the one being written (names: storage/layout.py).
 
 
 class RecordOutput:

@@ -8,14 +8,18 @@ import logging
 import os
 import re
 import shutil
-import signal
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from camstream import proc
-from camstream.errors import ConfigError, PortInUseError, ServerError
-from camstream.net import port_accepts, tcp_port_free, udp_port_free
+from camstream.errors import ConfigError, PortInUseError
+from camstream.net import check_port_free, port_accepts, tcp_port_free, udp_port_free
+from camstream.servers.base import Launch, ManagedServer
+from camstream.storage.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from camstream.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +161,18 @@ def installed_version(binary: str) -> str | None:
     return text.splitlines()[-1].strip() if result.returncode == 0 and text else None
 
 
-class MediamtxServer:
+def choose_rtsp_server(cfg: Config) -> str:
+    """rtsp.server, with auto resolved: mediamtx when its binary is found, else builtin."""
+    if cfg.rtsp.server != "auto":
+        return cfg.rtsp.server
+    return "mediamtx" if find_mediamtx(cfg.rtsp.mediamtx_path or None) else "builtin"
+
+
+class MediamtxServer(ManagedServer):
     """A mediamtx child with camstream's rendered config in `state_dir`."""
+
+    role = "rtsp"
+    label = "mediamtx"
 
     def __init__(
         self,
@@ -174,6 +188,7 @@ class MediamtxServer:
         api_port: int = DEFAULT_API_PORT,
         metrics_port: int = DEFAULT_METRICS_PORT,
     ) -> None:
+        super().__init__()
         self.state_dir = Path(state_dir).absolute()
         self.binary = binary
         self.rtsp_port = rtsp_port
@@ -184,7 +199,23 @@ class MediamtxServer:
         self.reader_pass = reader_pass
         self.api_port = api_port
         self.metrics_port = metrics_port
-        self.child: proc.Child | None = None
+
+    @classmethod
+    def wanted(cls, cfg: Config) -> bool:
+        """RTSP on, and rtsp.server is mediamtx (or auto with mediamtx installed)."""
+        return cfg.rtsp.enabled and choose_rtsp_server(cfg) == "mediamtx"
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, dry_run: bool = False) -> MediamtxServer:
+        """mediamtx for rtsp.*, its config in <state_dir>/mediamtx."""
+        if not dry_run:
+            check_port_free(cfg.rtsp.address, cfg.rtsp.port, "--rtsp-port or rtsp.port")
+        return cls(cfg.state_dir / "mediamtx", binary=cfg.rtsp.mediamtx_path or None, rtsp_port=cfg.rtsp.port,
+                   path=cfg.rtsp.path, reader_user=cfg.rtsp.user or None, reader_pass=cfg.rtsp.password or None)
+
+    def files(self) -> dict[Path, str]:
+        """mediamtx.yml."""
+        return {self.conf_path: self.render()}
 
     @property
     def conf_path(self) -> Path:
@@ -211,12 +242,7 @@ class MediamtxServer:
     def write_config(self) -> Path:
         """Write mediamtx.yml (mode 0600: it may hold the reader password)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".yml.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.render())
-        os.replace(tmp, self.conf_path)
-        return self.conf_path
+        return write_atomic(self.conf_path, self.render(), mode=0o600)
 
     def _check_ports_free(self) -> None:
         if not tcp_port_free(self.rtsp_port):
@@ -228,50 +254,30 @@ class MediamtxServer:
             if not tcp_port_free(port):
                 raise PortInUseError(f"port {port} is already in use: choose another with {setting}")
 
-    def start(self) -> None:
-        """Find the binary, check ports, write the config and start mediamtx."""
+    def _launch(self) -> Launch:
+        """Find the binary, check ports, write the config."""
         binary = self.binary or find_mediamtx() or proc.which("mediamtx")
         version = installed_version(binary)
         if version and version != MEDIAMTX_VERSION:
             log.warning("mediamtx %s found, camstream's config is written for %s", version, MEDIAMTX_VERSION)
         self._check_ports_free()
         self.write_config()
-        self.child = proc.Child("mediamtx", self.argv(binary), cwd=str(self.state_dir), on_stdout_line=self._log_line)
-        self.child.start()
+        return Launch(self.argv(binary), cwd=str(self.state_dir), on_stdout_line=self._log_line)
 
     def _log_line(self, line: str) -> None:
         log.debug("mediamtx: %s", line)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until the RTSP port accepts connections; ServerError if mediamtx exits or times out."""
-        if self.child is None:
-            raise ServerError("mediamtx was not started: call start() first")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.child.running():
-                tail = self.child.tail()
-                raise ServerError(f"mediamtx exited with code {self.child.poll()}: {' | '.join(tail[-3:]) or 'no output'}")
-            if port_accepts(self.rtsp_port):
-                return
-            time.sleep(0.05)
-        raise ServerError(f"mediamtx did not accept connections on port {self.rtsp_port} within {timeout:g}s")
-
-    def running(self) -> bool:
-        """True while the mediamtx child is alive."""
-        return self.child is not None and self.child.running()
-
-    def stop(self, grace: float = 5.0) -> proc.ExitInfo | None:
-        """SIGTERM (mediamtx closes its listeners and exits), then make sure nothing of it is left."""
-        if self.child is None:
-            return None
-        self.child.stop_signal = signal.SIGTERM
-        info = self.child.stop(grace)
-        self.child = None
-        return info
+    def _ready(self) -> bool:
+        """The RTSP port accepts connections."""
+        return port_accepts(self.rtsp_port)
 
     def url(self, host: str) -> str:
         """The viewer URL on `host` (credentials are never put in it)."""
         return f"rtsp://{host}:{self.rtsp_port}/{self.path}"
+
+    def viewer_urls(self, hosts: Sequence[str]) -> list[str]:
+        """rtsp://<host>:<port>/<path> for each host."""
+        return [self.url(h) for h in hosts]
 
     def publish_url(self) -> str:
         """Where camstream's FFmpeg publishes: localhost, with PUBLISH_FFMPEG_ARGS (RTSP over TCP)."""

@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from camstream import proc
-from camstream.errors import ConfigError, MissingToolError, PortInUseError, ServerError
-from camstream.net import port_accepts, tcp_port_free
+from camstream.errors import CamstreamError, ConfigError, MissingToolError, PortInUseError, ServerError
+from camstream.net import check_port_free, port_accepts, tcp_port_free
+from camstream.servers.base import Launch, ManagedServer
+from camstream.storage.atomic import write_atomic
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
+
+    from camstream.config import Config
 
 # urllib.request (http.client, ssl) and ElementTree are imported where /stat is read: the supervisor never reads
 # it, and loading them costs it ~5 MB of RSS for the life of the run (issue 17).
@@ -262,8 +266,14 @@ def parse_stat(xml_text: str) -> RtmpStat:
     return stat
 
 
-class NginxRtmpServer:
+class NginxRtmpServer(ManagedServer):
     """camstream's own nginx-rtmp: config in `state_dir`, run in the foreground as a supervised child."""
+
+    role = "rtmp"
+    label = "nginx-rtmp"
+    # If camstream dies, SIGTERM (not SIGKILL) reaches the master: nginx workers do not notice a killed
+    # master and would keep the port, while a terminated master stops them first (nginx docs, "Controlling nginx").
+    death_signal = signal.SIGTERM
 
     def __init__(
         self,
@@ -276,7 +286,9 @@ class NginxRtmpServer:
         drop_idle_publisher: str = DEFAULT_DROP_IDLE_PUBLISHER,
         nginx_path: str | None = None,
         module_path: str | None = None,
+        stream_key: str = DEFAULT_STREAM_KEY,
     ) -> None:
+        super().__init__()
         self.state_dir = Path(state_dir).absolute()
         self.port = port
         self.stat_port = stat_port
@@ -285,7 +297,25 @@ class NginxRtmpServer:
         self.drop_idle_publisher = drop_idle_publisher
         self.nginx_path = nginx_path
         self.module_path = module_path
-        self.child: proc.Child | None = None
+        self.stream_key = stream_key
+
+    @classmethod
+    def wanted(cls, cfg: Config) -> bool:
+        """RTMP on with rtmp.server=managed."""
+        return cfg.rtmp.enabled and cfg.rtmp.server == "managed"
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, dry_run: bool = False) -> NginxRtmpServer:
+        """nginx-rtmp for rtmp.*, its config in <state_dir>/nginx."""
+        if not dry_run:
+            check_port_free("0.0.0.0", cfg.rtmp.port, "--rtmp-port or rtmp.port")
+        allow: Sequence[str] | str = "all" if cfg.rtmp.allow_publish == "all" else LOCAL_PUBLISHERS
+        return cls(cfg.state_dir / "nginx", port=cfg.rtmp.port, stat_port=cfg.rtmp.stat_port, allow_publish=allow,
+                   stream_key=cfg.rtmp.stream_key)
+
+    def files(self) -> dict[Path, str]:
+        """nginx.conf."""
+        return {self.conf_path: self.render()}
 
     @property
     def conf_path(self) -> Path:
@@ -318,10 +348,7 @@ class NginxRtmpServer:
         text = self.render()
         for sub in ("logs", "temp"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".conf.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.conf_path)
-        return self.conf_path
+        return write_atomic(self.conf_path, text)
 
     def check_config(self, nginx: str) -> None:
         """`nginx -t` on the written config; ServerError with nginx's own words when it is rejected."""
@@ -337,52 +364,38 @@ class NginxRtmpServer:
         if not tcp_port_free(self.stat_port, "127.0.0.1"):
             raise PortInUseError(f"port {self.stat_port} is already in use: choose another with rtmp.stat_port")
 
-    def start(self) -> None:
-        """Check ports, write and test the config, then start nginx as a child."""
+    def _launch(self) -> Launch:
+        """Check ports, write and test the config; nginx runs in the foreground."""
         nginx = proc.which("nginx", self.nginx_path)
         self._check_ports_free()
         self.write_config()
         self.check_config(nginx)
-        # If camstream dies, SIGTERM (not SIGKILL) reaches the master: nginx workers do not notice a killed
-        # master and would keep the port, while a terminated master stops them first (nginx docs, "Controlling nginx").
-        self.child = proc.Child("nginx-rtmp", self.argv(nginx), stop_signal=signal.SIGTERM,
-                                death_signal=signal.SIGTERM)
-        self.child.start()
+        return Launch(self.argv(nginx))
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until the RTMP and /stat ports accept connections; ServerError if nginx dies or times out."""
-        if self.child is None:
-            raise ServerError("nginx-rtmp was not started: call start() first")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.child.running():
-                tail = self.child.tail()
-                if any("Address already in use" in line for line in tail):
-                    raise PortInUseError(
-                        f"port {self.port} or {self.stat_port} is already in use: "
-                        "choose another with --rtmp-port / rtmp.port or rtmp.stat_port"
-                    )
-                raise ServerError(f"nginx-rtmp exited with code {self.child.poll()}: {' | '.join(tail[-3:]) or 'no output'}")
-            if port_accepts(self.port) and port_accepts(self.stat_port):
-                return
-            time.sleep(0.05)
-        raise ServerError(f"nginx-rtmp did not accept connections on port {self.port} within {timeout:g}s")
+    def _ready(self) -> bool:
+        """The RTMP and /stat ports accept connections."""
+        return port_accepts(self.port) and port_accepts(self.stat_port)
 
-    def running(self) -> bool:
-        """True while the nginx child is alive."""
-        return self.child is not None and self.child.running()
-
-    def stop(self, grace: float = 5.0) -> proc.ExitInfo | None:
-        """Fast shutdown (SIGTERM, nginx's "quick shutdown"), then make sure the whole group is gone."""
-        if self.child is None:
-            return None
-        info = self.child.stop(grace)
-        self.child = None
-        return info
+    def _exited(self, code: int | None, tail: list[str]) -> CamstreamError:
+        """A port taken between the check and the bind is the user's to fix (exit 2)."""
+        if any("Address already in use" in line for line in tail):
+            return PortInUseError(
+                f"port {self.port} or {self.stat_port} is already in use: "
+                "choose another with --rtmp-port / rtmp.port or rtmp.stat_port"
+            )
+        return super()._exited(code, tail)
 
     def url(self, host: str, key: str = DEFAULT_STREAM_KEY) -> str:
         """RTMP URL for publishing or playing `key` on `host`."""
         return f"rtmp://{host}:{self.port}/{self.app}/{key}"
+
+    def viewer_urls(self, hosts: Sequence[str]) -> list[str]:
+        """rtmp://<host>:<port>/live/<stream_key> for each host."""
+        return [self.url(h, self.stream_key) for h in hosts]
+
+    def publish_url(self) -> str:
+        """camstream's FFmpeg publishes on this machine (only 127.0.0.1 may, by default)."""
+        return self.url("127.0.0.1", self.stream_key)
 
     def stat_url(self) -> str:
         """The localhost /stat page."""

@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -23,18 +22,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from camstream.errors import ConfigError, MissingToolError, ServerError
+from camstream.net import check_port_free, free_port
+from camstream.servers.base import Launch, ManagedServer
+from camstream.servers.mediamtx import choose_rtsp_server
+from camstream.storage.layout import RTSP_STATUS_FILE
 
 if TYPE_CHECKING:
-    from camstream import proc
-
-# The server process runs this module (`python -m`): the parent-side helpers (camstream.proc, camstream.net and
-# psutil) are imported where the parent uses them, so the server process never loads them (issue 17: ~2.5 MB).
+    from camstream.config import Config
 
 log = logging.getLogger(__name__)
 
 MODULE = "camstream.servers.rtsp_builtin"
 PASSWORD_ENV = "CAMSTREAM_RTSP_PASSWORD"
-STATUS_FILE_NAME = "rtsp_builtin.json"
+STATUS_FILE_NAME = RTSP_STATUS_FILE
 READY_PREFIX = "listening rtsp://"
 # The server rewrites its status every second; older than this means it is not current.
 STATUS_STALE_S = 5.0
@@ -139,9 +139,11 @@ def server_argv(
     return argv
 
 
-class BuiltinRtspServer:
+class BuiltinRtspServer(ManagedServer):
     """camstream's handle on the builtin RTSP server process: start, wait until ready, watch, stop."""
 
+    role = "rtsp"
+    label = "builtin RTSP server"
     RTSP_PORT_FIX = "--rtsp-port or rtsp.port"
     INGEST_PORT_FIX = "rtsp.ingest_port (0 picks a free port)"
 
@@ -157,6 +159,7 @@ class BuiltinRtspServer:
         python: str = sys.executable,
         audio: bool = False,
     ) -> None:
+        super().__init__()
         if not mount.startswith("/") or mount == "/":
             raise ConfigError(f"RTSP mount {mount!r} is not valid: use a path like /live (rtsp.mount)")
         if (user is None) != (password is None):
@@ -170,8 +173,24 @@ class BuiltinRtspServer:
         self.python = python
         self.audio = audio
         self.status_file = str(Path(state_dir) / STATUS_FILE_NAME) if state_dir is not None else None
-        self.child: proc.Child | None = None
-        self._ready = threading.Event()
+        self._ready_line = threading.Event()
+
+    @classmethod
+    def wanted(cls, cfg: Config) -> bool:
+        """RTSP on, and rtsp.server is builtin (or auto without mediamtx)."""
+        return cfg.rtsp.enabled and choose_rtsp_server(cfg) == "builtin"
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, dry_run: bool = False) -> BuiltinRtspServer:
+        """The server for rtsp.*; its ingest port is picked now so the FFmpeg argv can name it."""
+        ok, why = bindings_installed()  # not available(): that loads GStreamer into the supervisor
+        if not ok:
+            raise ConfigError(f"rtsp.server=builtin: {why}")
+        if not dry_run:
+            check_port_free(cfg.rtsp.address, cfg.rtsp.port, cls.RTSP_PORT_FIX)
+        return cls(port=cfg.rtsp.port, mount="/" + cfg.rtsp.path, ingest_port=free_port(), address=cfg.rtsp.address,
+                   user=cfg.rtsp.user or None, password=cfg.rtsp.password or None, state_dir=cfg.state_dir,
+                   audio=cfg.audio.enabled)
 
     def argv(self) -> list[str]:
         """The server's command line (pure; the password travels in the environment)."""
@@ -200,22 +219,25 @@ class BuiltinRtspServer:
         """The URL a viewer on `host` opens (no credentials in it)."""
         return f"rtsp://{host}:{self.port}{self.mount}"
 
+    def viewer_urls(self, hosts: Sequence[str]) -> list[str]:
+        """rtsp://<host>:<port>/<path> for each host."""
+        return [self.url(h) for h in hosts]
+
     def ingest_url(self) -> str:
         """Where FFmpeg publishes MPEG-TS (known once the ingest port is chosen, i.e. after start() when 0)."""
         if self.ingest_port == 0:
             raise ServerError("the builtin RTSP server has no ingest port yet: call start() first")
         return f"tcp://127.0.0.1:{self.ingest_port}"
 
-    def start(self) -> None:
-        """Check the ports and the bindings, then start the server process (see wait_ready)."""
-        if self.running():
-            return
+    def publish_url(self) -> str:
+        """FFmpeg's MPEG-TS ingest (see ingest_url)."""
+        return self.ingest_url()
+
+    def _launch(self) -> Launch:
+        """Check the bindings and both ports, then run `python -m camstream.servers.rtsp_builtin`."""
         ok, why = bindings_installed()
         if not ok:
             raise MissingToolError("gst-rtsp-server for Python", why)
-        from camstream import proc
-        from camstream.net import check_port_free, free_port
-
         check_port_free(self.address, self.port, self.RTSP_PORT_FIX)
         if self.ingest_port == 0:
             self.ingest_port = free_port()
@@ -223,48 +245,17 @@ class BuiltinRtspServer:
             check_port_free("127.0.0.1", self.ingest_port, self.INGEST_PORT_FIX)
         if self.status_file is not None:
             Path(self.status_file).parent.mkdir(parents=True, exist_ok=True)
-        self._ready.clear()
-        self.child = proc.Child(
-            "rtsp-server",
-            self.argv(),
-            env=self.env(),
-            stop_signal=signal.SIGTERM,
-            on_stdout_line=self._on_stdout,
-        )
-        self.child.start()
+        self._ready_line.clear()
+        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout)
 
     def _on_stdout(self, line: str) -> None:
         if line.startswith(READY_PREFIX):
-            self._ready.set()
+            self._ready_line.set()
         log.info("rtsp-server: %s", line)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        """Block until the server listens on both ports; ServerError (with its last stderr) if it dies or hangs."""
-        if self.child is None:
-            raise ServerError("the builtin RTSP server was not started")
-        step = 0.05
-        waited = 0.0
-        while not self._ready.wait(step):
-            waited += step
-            code = self.child.poll()
-            if code is not None:
-                info = self.child.stop(0)
-                raise ServerError(f"builtin RTSP server exited with code {code}: {_last(info.tail)}")
-            if waited >= timeout:
-                info = self.child.stop(1.0)
-                raise ServerError(f"builtin RTSP server not ready after {timeout:g}s: {_last(info.tail)}")
-
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self.child is not None and self.child.running()
-
-    def poll(self) -> int | None:
-        """The server's exit code once it has exited, else None."""
-        return self.child.poll() if self.child else None
-
-    def tail(self) -> list[str]:
-        """The server's last stderr lines."""
-        return self.child.tail() if self.child else []
+    def _ready(self) -> bool:
+        """It prints "listening rtsp://..." once both ports are open."""
+        return self._ready_line.is_set()
 
     def status(self) -> dict[str, object] | None:
         """The last status the server wrote, or None when there is none (not running, or not yet)."""
@@ -282,15 +273,11 @@ class BuiltinRtspServer:
             return None  # the server stopped writing: its count is not current
         return viewers if isinstance(viewers, int) else None
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGTERM, wait, kill if needed; reaps the process, removes its status file, returns its exit code."""
-        code = None
-        if self.child is not None:
-            code = self.child.stop(grace).returncode
+    def _stopped(self) -> None:
+        """Remove the status file: a stopped server has no viewers."""
         if self.status_file is not None:
             Path(self.status_file).unlink(missing_ok=True)
-        self._ready.clear()
-        return code
+        self._ready_line.clear()
 
 
 def read_status(path: str | os.PathLike[str]) -> dict[str, object] | None:
@@ -301,10 +288,6 @@ def read_status(path: str | os.PathLike[str]) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _last(tail: list[str]) -> str:
-    return tail[-1] if tail else "(no output)"
 
 
 def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:

@@ -24,6 +24,8 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
+from camstream.storage.atomic import write_atomic  # noqa: E402
+
 log = logging.getLogger("camstream.rtsp")
 
 # Frames waiting in the media's appsrc before we stop feeding it and resynchronise on the next
@@ -353,11 +355,8 @@ class RtspServer:
     def _write_status(self) -> bool:
         path = self.settings.status_file
         if path:
-            tmp = f"{path}.tmp"
             try:
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(self.status(), fh)
-                os.replace(tmp, path)  # readers never see a half-written file
+                write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
             except OSError as exc:
                 log.warning("cannot write status file %s: %s", path, exc)
         return True

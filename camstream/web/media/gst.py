@@ -53,6 +53,14 @@ def missing_elements() -> list[str]:
     return [name for name in need if Gst.ElementFactory.find(name) is None]
 
 
+def warm_up() -> None:
+    """Load the WebRTC plugins and make the DTLS certificate now, not while the first viewer waits (blocking)."""
+    # The first dtlsdec of a process generates the certificate every later one shares (gst-plugins-bad
+    # ext/dtls: one generated agent per process): ~1 s of RSA key generation on a small board.
+    Gst.ElementFactory.make("webrtcbin")
+    Gst.ElementFactory.make("dtlsdec")
+
+
 def clock_ns() -> int:
     """Now on the clock every pipeline of the hub uses (GStreamer's system clock, monotonic)."""
     return int(Gst.SystemClock.obtain().get_time())
@@ -79,9 +87,10 @@ class GLibThread:
 class Frame:
     """One H.264 access unit from the ingest, timed on the hub's clock (ns)."""
 
-    buffer: Gst.Buffer  # Annex-B, AU aligned, SPS/PPS before every IDR; timestamps absolute on clock_ns()
+    buffer: Gst.Buffer  # Annex-B, AU aligned, SPS/PPS before every IDR; encoder timestamps moved onto clock_ns()
     keyframe: bool
     caps: Gst.Caps
+    arrival: int  # clock_ns() when the frame arrived
 
 
 def ingest_description(port: int) -> str:
@@ -182,7 +191,7 @@ class Ingest:
             out.dts = buf.dts + self._offset if buf.dts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
             out.pts = buf.pts + self._offset if buf.pts != Gst.CLOCK_TIME_NONE else out.dts
         keyframe = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
-        self.on_frame(Frame(out, keyframe, sample.get_caps()))
+        self.on_frame(Frame(out, keyframe, sample.get_caps(), now))
         return Gst.FlowReturn.OK
 
 
@@ -214,6 +223,7 @@ class WebRtcPeer:
         turn_server: str | None,
     ) -> None:
         self.pt = pt
+        self.remote_ufrag: str | None = None  # the browser's ICE username fragment (a PATCH with another = restart)
         self.created = time.monotonic()
         self.state = "new"
         self.state_since = self.created
@@ -242,9 +252,13 @@ class WebRtcPeer:
         if turn_server:
             self.rtc.set_property("turn-server", turn_server)
         if udp_port:
+            # webrtcbin 1.22 hands out its ICE agent only once it is READY: read in NULL state, the property is
+            # not a valid object and setting on it crashes the process (reproduced here).
+            self.pipeline.set_state(Gst.State.READY)
             ice = self.rtc.get_property("ice-agent")
             ice.set_property("min-rtp-port", udp_port)
             ice.set_property("max-rtp-port", udp_port + max(1, udp_ports) - 1)
+            self._ice = ice  # the getter gives no reference of its own: the wrapper must not drop one early
         trans = self.rtc.emit("get-transceiver", 0)
         trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
         trans.set_property("do-nack", True)  # retransmit lost packets when the browser NACKs (RTX, RFC 4588)
@@ -268,20 +282,25 @@ class WebRtcPeer:
 
     def negotiate(self, offer_sdp: str, gather_timeout: float) -> str:
         """Start the pipeline, answer the offer; the answer SDP with this side's ICE candidates."""
+        t0 = time.monotonic()
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the WebRTC pipeline did not start")
+        t1 = time.monotonic()
         ok, msg = GstSdp.SDPMessage.new_from_text(offer_sdp)
         if ok != GstSdp.SDPResult.OK:
             raise ValueError("the offer is not valid SDP")
         offer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, msg)
         self._wait(lambda p: self.rtc.emit("set-remote-description", offer, p))
         reply = self._wait(lambda p: self.rtc.emit("create-answer", None, p))
-        answer = reply.get_value("answer") if reply is not None else None
+        answer = reply.get_value("answer") if reply is not None and reply.has_field("answer") else None
         if answer is None:
-            error = reply.get_value("error") if reply is not None and reply.has_field("error") else None
-            raise ValueError(f"webrtcbin made no answer: {error.message if error else 'unknown reason'}")
+            raise ValueError("webrtcbin made no answer")
+        t2 = time.monotonic()
         self._wait(lambda p: self.rtc.emit("set-local-description", answer, p))
+        t3 = time.monotonic()
         self._gathered.wait(gather_timeout)
+        log.debug("negotiation: start %.3f s, remote+answer %.3f s, local %.3f s, gathering %.3f s",
+                  t1 - t0, t2 - t1, t3 - t2, time.monotonic() - t3)
         local = self.rtc.get_property("local-description")
         text: str = (local or answer).sdp.as_text()
         from camstream.web.media.sdp import add_candidates
@@ -294,7 +313,12 @@ class WebRtcPeer:
         emit(promise)
         if promise.wait() != Gst.PromiseResult.REPLIED:
             raise RuntimeError("webrtcbin did not answer")
-        return promise.get_reply()
+        reply = promise.get_reply()
+        if reply is not None and reply.has_field("error"):
+            # Never reply.get_value("error"): converting the GError field crashes PyGObject 3.50 (segfault,
+            # reproduced here); the structure's text carries the message.
+            raise ValueError(reply.to_string())
+        return reply
 
     def add_candidate(self, candidate: str) -> None:
         """A trickled remote ICE candidate (one m-line: we bundle)."""
@@ -340,12 +364,16 @@ class WebRtcPeer:
             self.frames_dropped += 1
             return
         self._need_keyframe = False
-        base = self.pipeline.get_base_time()
         out = frame.buffer.copy()
-        ts = frame.buffer.pts
-        # Running time of this viewer's pipeline: every pipeline of the hub runs on the same system clock.
-        out.pts = max(0, ts - base) if ts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
-        out.dts = max(0, frame.buffer.dts - base) if frame.buffer.dts != Gst.CLOCK_TIME_NONE else out.pts
+        # RTP timestamps from the arrival time, on this viewer's running time (every pipeline of the hub runs on
+        # the same system clock). A browser sizes its jitter buffer from how arrival times stray from RTP
+        # timestamps; with the encoder's own timestamps the encoder's uneven pace on a busy board counted as
+        # network jitter and Chromium held every frame ~45 ms longer (measured by bench/web_media.py).
+        dts = max(0, frame.arrival - self.pipeline.get_base_time())
+        buf = frame.buffer
+        cts = buf.pts - buf.dts if buf.pts != Gst.CLOCK_TIME_NONE and buf.dts != Gst.CLOCK_TIME_NONE else 0
+        out.dts = dts
+        out.pts = dts + max(0, cts)
         self.frames_out += 1
         self.bytes_out += out.get_size()
         self.appsrc.push_buffer(out)

@@ -51,15 +51,16 @@ MAX_VIEWERS = 32
 class IceSettings:
     """ICE settings for WebRTC viewers. None of them is needed on a LAN or hotspot: host candidates are used.
 
-    udp_port: first UDP port WebRTC media may use, for firewalls; each viewer takes one port from
-    udp_port .. udp_port + udp_ports - 1 (libnice binds one socket per viewer; no single-port mux).
+    udp_port: first port WebRTC media may use, for firewalls: every viewer's sockets come from
+    udp_port .. udp_port + udp_ports - 1. libnice binds one socket per viewer and local address (and one for
+    ICE-TCP), with no single-port mux, so open udp_ports >= viewers x addresses (UDP and TCP).
     stun_server: 'stun://host:port', for viewers behind NAT. turn_server: 'turn://user:pass@host:port'.
     """
 
     udp_port: int | None = None
     stun_server: str | None = None
     turn_server: str | None = None
-    udp_ports: int = MAX_VIEWERS
+    udp_ports: int = 100
 
 
 @dataclass
@@ -82,7 +83,8 @@ class _WsItem:
 
 
 class _WsViewer:
-    def __init__(self) -> None:
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
         self.queue: asyncio.Queue[_WsItem] = asyncio.Queue(WS_QUEUE_FRAMES)
         self.need_keyframe = True
         self.frames_dropped = 0
@@ -141,6 +143,7 @@ class MediaHub:
         if not self._ingest.open():
             self._glib.stop()
             raise ServerError(f"cannot listen for the encoder on 127.0.0.1:{self.ingest_port}: port in use")
+        await self._loop.run_in_executor(None, gst.warm_up)
         self._reaper = asyncio.create_task(self._reap())
         log.info("web media: ingest tcp://127.0.0.1:%d, WHEP /%s/whep, fallback /%s/ws",
                  self.ingest_port, self.path, self.path)
@@ -158,7 +161,7 @@ class MediaHub:
         for peer in peers:
             await loop.run_in_executor(None, peer.close)
         for viewer in list(self._ws):
-            viewer.queue.put_nowait(_WsItem(-1, False, b"")) if not viewer.queue.full() else None
+            await viewer.ws.close()  # ends its handler, which cancels its sender
         if self._ingest is not None:
             await loop.run_in_executor(None, self._ingest.close)
             self._ingest = None
@@ -219,7 +222,7 @@ class MediaHub:
             await loop.run_in_executor(None, peer.close)
             return web.Response(status=400, text=f"cannot answer this offer: {exc}\n")
         session = secrets.token_urlsafe(12)
-        peer.remote_ufrag = ice_credentials(offer)[0]  # type: ignore[attr-defined]
+        peer.remote_ufrag = ice_credentials(offer)[0]
         with self._lock:
             self._peers[session] = peer
         log.info("WebRTC viewer %s joined (H.264 %s as payload type %d)", session, stream.plid, fmt.pt)
@@ -236,7 +239,7 @@ class MediaHub:
             return web.Response(status=415, text="send candidates as application/trickle-ice-sdpfrag\n")
         body = await request.text()
         ufrag, _pwd = ice_credentials(body)
-        if ufrag is not None and ufrag != getattr(peer, "remote_ufrag", None):
+        if ufrag is not None and ufrag != peer.remote_ufrag:
             # An ICE restart: not supported; the client makes a new session instead (RFC 9725 4.3.2).
             return web.Response(status=405, headers={"Allow": "POST, DELETE"}, text="ICE restart not supported\n")
         loop = asyncio.get_running_loop()
@@ -280,7 +283,7 @@ class MediaHub:
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=10.0, compress=False)
         await ws.prepare(request)
-        viewer = _WsViewer()
+        viewer = _WsViewer(ws)
         self._ws.add(viewer)
         sender = asyncio.create_task(self._ws_send(ws, viewer))
         try:
@@ -299,9 +302,6 @@ class MediaHub:
         generation = -1
         while not ws.closed:
             item = await viewer.queue.get()
-            if item.generation < 0:
-                await ws.close()
-                return
             stream = self._stream
             if item.generation != generation and stream is not None:
                 generation = stream.generation

@@ -73,7 +73,8 @@
     if (!cell) return null;
     var now = performance.now();
     if (this.misses > 30 && now < this.retryAt) return null;  // no stamp in this stream: look again later
-    var cw = cell * CELLS;
+    // Whole rows: the cell size follows from the frame's width, as in latency.py.
+    var cw = w;
     if (this.canvas.width !== cw || this.canvas.height !== cell) {
       this.canvas.width = cw;
       this.canvas.height = cell;
@@ -123,6 +124,8 @@
     this.error = null;
     this.latencies = [];
     this.fpsWindow = [];
+    this.t0 = performance.now();
+    this.timeline = {};  // ms since attach of each step of the last connection: where start-up time goes
     this.closed = false;
     this.conn = null;  // {close()} of the current WebRTC or MSE connection
     this.stamp = this.opts.stamp ? new StampReader() : null;
@@ -148,6 +151,9 @@
     this.state = state;
     this._emit("state", {state: state, mode: this.mode, error: this.error});
   };
+  Player.prototype._mark = function (step) {
+    this.timeline[step] = Math.round(performance.now() - this.t0);
+  };
   Player.prototype._url = function (suffix) {
     var base = this.opts.base || global.location.origin;
     return base.replace(/\/$/, "") + "/" + this.opts.path + suffix;
@@ -168,20 +174,24 @@
       self.fpsWindow.push([self.lastFrameAt, self.frames]);
       while (self.fpsWindow.length > 2 && self.lastFrameAt - self.fpsWindow[0][0] > 2000) self.fpsWindow.shift();
       if (self.state !== "playing") {
+        self._mark("firstFrame");
         self.backoff = 500;
-        self._setState("playing", null);
+        self._setState("playing");  // error keeps the last problem (e.g. why the fallback is in use)
       }
       self._emit("frame", {frames: self.frames, mediaTime: meta.mediaTime});
-      if (self.stamp) {
-        var ms = self.stamp.read(video);
-        if (ms !== null) {
-          // When this frame reaches the screen, on the wall clock the stamp was written with.
-          var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
-          var lat = shown - ms;
-          self.latencies.push(lat);
-          if (self.latencies.length > 600) self.latencies.shift();
-          self._emit("latency", {ms: lat});
-        }
+      var ms = null;
+      try {
+        ms = self.stamp ? self.stamp.read(video) : null;
+      } catch (e) {
+        self.stamp = null;  // this browser cannot read frames back (e.g. a tainted canvas): no latency readout
+      }
+      if (ms !== null) {
+        // When this frame reaches the screen, on the wall clock the stamp was written with.
+        var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
+        var lat = shown - ms;
+        self.latencies.push(lat);
+        if (self.latencies.length > 600) self.latencies.shift();
+        self._emit("latency", {ms: lat});
       }
       video.requestVideoFrameCallback(onFrame);
     };
@@ -268,6 +278,10 @@
       if (caps.length && tr.setCodecPreferences) tr.setCodecPreferences(caps);
     } catch (e) { /* older browsers: offer everything, the server picks H.264 */ }
     // Live view: play each frame as soon as it is decodable (jitterBufferTarget: W3C webrtc-extensions).
+    // A live view: render each frame as soon as it is decoded, no smoothing delay (W3C webrtc-extensions
+    // jitterBufferTarget; Chromium's playoutDelayHint = 0 selects its low-latency renderer).
+    if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
+    if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
     pc.ontrack = function (ev) {
       if (self.conn !== conn) return;
       video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
@@ -277,8 +291,13 @@
       if (self.conn !== conn) return;
       if (pc.connectionState === "failed") self._connectionLost("WebRTC connection failed");
     };
+    pc.oniceconnectionstatechange = function () {
+      if (self.conn === conn && pc.iceConnectionState === "connected") self._mark("iceConnected");
+    };
+    this._mark("start");
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc, 1000);  // host candidates take milliseconds; never wait on an unreachable STUN server
+    await gathered(pc, 1000);
+    this._mark("offer");  // host candidates take milliseconds; never wait on an unreachable STUN server
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 3000);
     var url = this._url("/whep");
@@ -291,6 +310,7 @@
     }
     if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + (await res.text()).trim());
     var answer = await res.text();
+    this._mark("answer");
     if (res.headers.get("Location")) conn.session = new URL(res.headers.get("Location"), url).href;
     if (this.conn !== conn) { conn.close(); return; }
     var m = /profile-level-id=([0-9a-fA-F]{6})/.exec(answer);
@@ -343,10 +363,11 @@
       };
       var chase = function () {
         // Stay at the live edge: MSE has no jitter buffer of its own, the only delay is what is buffered.
+        // Behind by a little (a busy CPU): play 10% faster, no frame skipped; by more than 1 s: jump.
         var b = video.buffered;
         if (!b.length) return;
         var start = b.start(b.length - 1), end = b.end(b.length - 1);
-        if (video.currentTime < start || end - video.currentTime > 0.5) video.currentTime = Math.max(start, end - 0.05);
+        if (video.currentTime < start || end - video.currentTime > 1.0) video.currentTime = Math.max(start, end - 0.05);
         video.playbackRate = end - video.currentTime > 0.15 ? 1.1 : 1.0;
         if (video.paused) video.play().catch(function () {});
         if (++appended % 300 === 0 && video.currentTime - b.start(0) > 20) {
@@ -405,7 +426,7 @@
       latencyMs: this.latencies.length ? this.latencies[this.latencies.length - 1] : null,
       latencyP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
       latencySamples: sorted.length, reconnects: this.reconnects, fallbacks: this.fallbacks,
-      codec: this.codec, error: this.error,
+      codec: this.codec, error: this.error, timeline: this.timeline,
     };
   };
 

@@ -26,13 +26,12 @@ import yaml
 
 from camstream.config import Config, MinFree, min_free, optional_duration, optional_size
 from camstream.errors import ConfigError
-from camstream.recordings import LATEST_IMAGE, LATEST_VIDEO, stamp_time
+from camstream.storage.atomic import write_atomic
+from camstream.storage.layout import LATEST_IMAGE, LATEST_VIDEO, OVERRIDE_FILE, is_recording
+from camstream.storage.watchers import recover_stale_partials
 
 log = logging.getLogger("camstream")
 
-OVERRIDE_FILE = "retention.yaml"
-CHUNK_SUFFIX = ".mp4"
-IMAGE_SUFFIX = ".jpg"
 
 
 @dataclass(frozen=True, order=True)
@@ -71,11 +70,6 @@ class RetentionPolicy:
         return self.max_age is not None or self.max_size is not None or bool(self.min_free.bytes or self.min_free.percent)
 
 
-def is_recording(name: str) -> bool:
-    """A finished chunk (incl. .recovered.mp4) or snapshot camstream wrote: UTC-stamped name, final suffix."""
-    return name.endswith((CHUNK_SUFFIX, IMAGE_SUFFIX)) and stamp_time(name) is not None
-
-
 def explain_deletions(
     files: Sequence[Recording],
     now: float,
@@ -111,7 +105,9 @@ def explain_deletions(
             total -= candidates[i].size
             freed += candidates[i].size
             i += 1
-    if min_free_bytes > 0:
+    # With min_free off the reserve alone still asks for room: a disk that really fills (another program, or
+    # min_free 0) loses its oldest recordings rather than the chunk being written (issue 12).
+    if min_free_bytes + reserve > 0:
         goal = min_free_bytes + reserve
         deletable = sum(f.size for f in candidates[i:])
         if disk_free + freed < goal <= disk_free + freed + deletable:
@@ -250,10 +246,7 @@ def write_override(state_dir: Path, values: dict[str, tuple[str, str]]) -> Path:
             raise ConfigError(f"{flag} {raw}: {exc}") from None
     file = state_dir / OVERRIDE_FILE
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_text(render_override({key: raw for key, (_, raw) in values.items()}))
-    os.replace(tmp, file)
-    return file
+    return write_atomic(file, render_override({key: raw for key, (_, raw) in values.items()}))
 
 
 def apply_override(policy: RetentionPolicy, state_dir: Path | None) -> RetentionPolicy:
@@ -279,6 +272,7 @@ class Housekeeper:
 
     MAX_DELETIONS_PER_TICK = 500  # a huge backlog (limits just lowered) is worked off over several ticks
     OVERRIDE_CHECK = 1.0  # seconds between stats of the override file
+    DISK_CHECK = 1.0  # seconds between checks that the recording directories are writable and have room
     SUMMARY_EVERY = 60.0  # seconds between info summaries of deletions
 
     def __init__(
@@ -323,6 +317,11 @@ class Housekeeper:
         self._unreported: dict[str, int] = {}
         self._unreported_bytes = 0
         self._last_summary: float | None = None
+        self.trouble: str | None = None  # why recording cannot write at all (read-only, unmounted), else None
+        self._next_disk_check = 0.0
+        # A recording disk mounted below / (a USB SSD): when it vanishes, its mount point is an empty directory
+        # on the root filesystem, and recording there would fill the SD card instead (issue 12).
+        self._mount_root = _mount_root(disk_path)
 
     @classmethod
     def from_config(cls, cfg: Config, **kwargs: Any) -> Housekeeper:
@@ -348,6 +347,20 @@ class Housekeeper:
             if rec is not None:
                 self._chunk_sizes.append(rec.size)
         changed = self._check_override(now)
+        if now >= self._next_disk_check:
+            # Once a second: a statvfs and a few stats, so ENOSPC is answered within a second, not an interval.
+            self._next_disk_check = now + self.DISK_CHECK
+            changed = self._check_disk() or changed
+            if self.trouble is None and self.video_dir is not None:
+                for kept in recover_stale_partials(self.video_dir):
+                    self.index.add(kept)
+            if not changed and self.trouble is None and not self.paused:
+                try:
+                    changed = self._disk_usage(self.disk_path).free < self.reserve()
+                except OSError:
+                    pass
+        if self.trouble is not None:
+            return False
         if now >= self._next_rescan:
             self._scan_all(now)
         elif self.images_dir is not None and now - (self._last_image_scan or 0.0) >= self.interval:
@@ -405,25 +418,61 @@ class Housekeeper:
                  human(self.index.total), human(free))
         self._unreported, self._unreported_bytes, self._last_summary = {}, 0, now
 
+    def _check_disk(self) -> bool:
+        """Notice a read-only, unmounted or vanished recording directory and its return; True on a change."""
+        trouble = self._disk_trouble()
+        if trouble == self.trouble:
+            return False
+        if trouble is not None:
+            log.warning("recording paused: %s; live stream continues, recording resumes when it is back", trouble)
+        else:
+            log.info("recording resumed: %s is writable again", self.disk_path)
+            self._pending = True
+            self._next_rescan = 0.0  # what is on the disk now may differ from what was there
+        self.trouble = trouble
+        return True
+
+    def _disk_trouble(self) -> str | None:
+        if self._mount_root is not None and not os.path.ismount(self._mount_root):
+            return f"{self._mount_root} is not mounted any more"
+        for directory in (self.video_dir, self.images_dir, self.latest_dir):
+            if directory is None:
+                continue
+            if not directory.is_dir():
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    return f"{directory} is gone and cannot be made again ({exc.strerror})"
+            if not os.access(directory, os.W_OK | os.X_OK):  # EROFS shows here too, even for root
+                return f"{directory} is read-only"
+        return None
+
     def _decide(self, free: int, need: int) -> None:
-        if not need:
+        # min_free off: recording still needs room for the chunk being written; only when deleting cannot make
+        # that much does it pause (issue 12: ENOSPC is a disk condition, not a crash).
+        floor = need or int(1.25 * max(self._chunk_sizes, default=0))
+        if not floor:
             if self.paused:
                 self.paused = False
                 log.info("min_free is off: recording resumed")
             return
-        if not self.paused and free < need:
+        if not self.paused and free < floor:
             self.paused = True
-            log.warning("disk full: recording paused (%s free, need %s); live stream continues",
-                        human(free), human(need))
+            if need:
+                log.warning("disk full: recording paused (%s free, need %s); live stream continues",
+                            human(free), human(need))
+            else:
+                log.warning("disk full: recording paused (%s free, nothing left to delete); live stream continues",
+                            human(free))
         elif self.paused:
             # Hysteresis: resume only with room for a few chunks more than the threshold, so it does not flap.
             keep = latest_targets(self.latest_dir) | self._undeletable
             deletable = sum(r.size for r in self.index.items() if r.path not in keep)
             room = max(3 * max(self._chunk_sizes, default=0), 8 * 2**20)
-            if free + deletable >= need + room:
+            if free + deletable >= floor + room:
                 self.paused = False
                 self._pending = True  # make the room now, by the normal rules
-                log.info("disk space is back: recording resumed (%s free, need %s)", human(free), human(need))
+                log.info("disk space is back: recording resumed (%s free, need %s)", human(free), human(floor))
 
     def _delete(self, plan: Sequence[Deletion]) -> list[Deletion]:
         done = []
@@ -479,6 +528,18 @@ class Housekeeper:
         log.info("retention: limits from %s: max_age=%s max_size=%s min_free=%s", file,
                  self.policy.max_age, self.policy.max_size, self.policy.min_free)
         return True
+
+
+def _mount_root(path: Path) -> Path | None:
+    """The mount point `path` lives on when that is not `/` (a separate recording disk), else None."""
+    probe = path.resolve()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    while probe.parent != probe:
+        if os.path.ismount(probe):
+            return probe
+        probe = probe.parent
+    return None
 
 
 def scan(video_dir: Path | None, images_dir: Path | None) -> RecordingIndex:

@@ -7,6 +7,7 @@ ffprobe run costs ~100 ms: `recordings list` over a week of chunks stays quick.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ class FragInfo:
     duration: float
     keyframes: tuple[float, ...]
     closed: bool
+    complete_end: int = 0  # byte offset just after the last complete fragment (moof + its mdat)
 
 
 class NotFragmented(ValueError):
@@ -140,6 +142,7 @@ def read_fragments(path: Path) -> FragInfo:
         default_duration = _trex_default_duration(fh, moov, track_id)
         keyframes: list[float] = []
         end_time = 0
+        complete_end = 0
         first: int | None = None
         for i, box in enumerate(top):
             if box[0] != b"moof" or box[3] > size:
@@ -161,10 +164,20 @@ def read_fragments(path: Path) -> FragInfo:
                 first = base if first is None else first
                 keyframes.append((base - first) / timescale)
                 end_time = base + total
+                complete_end = mdat[3]
         if first is None:
             raise NotFragmented("no complete fragment")
         closed = bool(top) and top[-1][0] == b"mfra" and top[-1][3] == size
-        return FragInfo((end_time - first) / timescale, tuple(keyframes), closed)
+        return FragInfo((end_time - first) / timescale, tuple(keyframes), closed, complete_end)
+
+
+def trim_to_fragments(path: Path) -> float:
+    """Cut a chunk whose writing failed (disk full, power cut) after its last complete fragment, so it plays
+    without errors; its playable seconds (0 when nothing is left). Closed files are left as they are."""
+    info = read_fragments(path)
+    if not info.closed and 0 < info.complete_end < path.stat().st_size:
+        os.truncate(path, info.complete_end)
+    return info.duration
 
 
 def codec_config(path: Path) -> bytes | None:

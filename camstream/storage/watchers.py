@@ -1,51 +1,43 @@
-"""Chunks and snapshots on disk: finalise chunks as FFmpeg closes them, and keep the latest_* links fresh."""
+"""Chunks and snapshots on disk: finalise chunks as FFmpeg closes them, keep the latest_* links fresh, and keep
+what a crash left of a chunk (partial recovery)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from camstream.outputs.record import PART_SUFFIX
+from camstream.storage.atomic import replace, swap_link
+from camstream.storage.layout import (
+    CHUNK_SUFFIX, IMAGE_SUFFIX, LATEST_IMAGE, LATEST_VIDEO, PART_SUFFIX, RECOVERED_SUFFIX, SNAPSHOT_PATTERN, STAMP,
+    stamp_time,
+)
 
 log = logging.getLogger(__name__)
 
-LATEST_VIDEO = "latest_video.mp4"
-LATEST_IMAGE = "latest_image.jpg"
-_STAMP = re.compile(r"^(\d{8}T\d{6})Z")
+__all__ = ["Chunk", "ChunkWatcher", "SnapshotWatcher", "newest_file", "recover_partials", "recover_stale_partials",
+           "swap_link"]
 
 
-def stamp_time(name: str) -> datetime | None:
-    """UTC time encoded in a chunk/snapshot name like 20261123T185333Z.mp4."""
-    match = _STAMP.match(name)
-    if not match:
-        return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a directory's entries') data to the disk."""
-    fd = os.open(path, os.O_RDONLY)
+def _try_swap(link: Path, target: Path) -> None:
+    # A full or read-only disk cannot take the new link; the old one stays valid (retention never deletes
+    # a latest_* target), and the next file that lands tries again.
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        swap_link(link, target)
+    except OSError as exc:
+        log.debug("cannot update %s: %s", link.name, exc.strerror)
 
 
-def swap_link(link: Path, target: Path) -> None:
-    """Point `link` at `target` atomically (new symlink under a temp name, then rename over the old one)."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+def _trim(part: Path) -> None:
+    from camstream.storage.mp4frag import NotFragmented, trim_to_fragments
+
     try:
-        tmp.unlink()
-    except FileNotFoundError:
+        trim_to_fragments(part)
+    except (NotFragmented, ValueError):
         pass
-    os.symlink(os.path.abspath(target), tmp)
-    os.replace(tmp, link)
 
 
 @dataclass
@@ -101,7 +93,7 @@ class ChunkWatcher:
             self.last_at = time.monotonic()
             self.finished.extend(landed)
             del self.finished[:-100]
-            swap_link(self.latest_dir / LATEST_VIDEO, landed[-1].path)
+            _try_swap(self.latest_dir / LATEST_VIDEO, landed[-1].path)
         return landed
 
     def recover(self) -> list[Path]:
@@ -120,13 +112,16 @@ class ChunkWatcher:
         part = self.video_dir / name
         final = self.video_dir / name.removesuffix(PART_SUFFIX)
         try:
-            _fsync(part)  # the data is on disk before the name says "finished" (power cuts)
-            os.replace(part, final)
-            _fsync(self.video_dir)
+            _trim(part)  # a chunk whose last write failed (disk full) ends after its last complete fragment
+            replace(part, final, durable=True)  # the data is on disk before the name says "finished" (power cuts)
         except FileNotFoundError:
             if not final.exists():
                 log.warning("chunk %s listed by FFmpeg but missing on disk", name)
                 return None
+        except OSError as exc:
+            # Read-only or vanished disk: the .part stays and is recovered once the disk is back.
+            log.debug("cannot finish chunk %s: %s", name, exc.strerror)
+            return None
         try:
             duration = float(end_s) - float(start_s)
         except ValueError:
@@ -146,7 +141,7 @@ class SnapshotWatcher:
     def __init__(self, images_dir: Path, latest_dir: Path) -> None:
         self.images_dir = images_dir
         self.latest_dir = latest_dir
-        self.last: Path | None = newest_file(images_dir, ".jpg")
+        self.last: Path | None = newest_file(images_dir, IMAGE_SUFFIX)
         self.last_at: float | None = None  # monotonic time the last snapshot was seen
         self.count = 0
 
@@ -154,7 +149,7 @@ class SnapshotWatcher:
         """Point latest_image.jpg at the newest snapshot if a newer one landed; return it when it did."""
         now = time.time() if now is None else now
         for offset in range(self.LOOKBACK + 1):
-            name = time.strftime("%Y%m%dT%H%M%SZ.jpg", time.gmtime(now - offset))
+            name = time.strftime(SNAPSHOT_PATTERN, time.gmtime(now - offset))
             if self.last is not None and name <= self.last.name:
                 return None
             candidate = self.images_dir / name
@@ -162,7 +157,7 @@ class SnapshotWatcher:
                 self.last = candidate
                 self.last_at = time.monotonic()
                 self.count += 1
-                swap_link(self.latest_dir / LATEST_IMAGE, candidate)
+                _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
                 return candidate
         return None
 
@@ -174,14 +169,11 @@ def newest_file(directory: Path, suffix: str) -> Path | None:
         with os.scandir(directory) as entries:
             for entry in entries:
                 name = entry.name
-                if name.endswith(suffix) and _STAMP.match(name) and (best is None or name > best):
+                if name.endswith(suffix) and STAMP.match(name) and (best is None or name > best):
                     best = name
     except FileNotFoundError:
         return None
     return directory / best if best else None
-
-
-RECOVERED_SUFFIX = ".recovered.mp4"
 
 
 def recover_partials(video_dir: Path) -> list[Path]:
@@ -190,18 +182,44 @@ def recover_partials(video_dir: Path) -> list[Path]:
     Fragmented MP4 plays up to the last complete fragment, so the seconds before the cut are kept; the
     `.recovered.mp4` name tells readers it was not closed normally. Call only while FFmpeg is not running.
     """
-    from camstream.mp4frag import NotFragmented, read_fragments
+    return _recover(sorted(video_dir.glob(f"*{PART_SUFFIX}")))
+
+
+STALE_PART_S = 3.0  # a closed chunk is renamed within a poll (0.2 s); one untouched this long was abandoned
+
+
+def recover_stale_partials(video_dir: Path, now: float | None = None) -> list[Path]:
+    """While FFmpeg runs: keep (or drop, when empty) .part chunks it abandoned, i.e. not the newest (which it may
+    still be writing) and untouched for STALE_PART_S. Writes that failed (disk full, read-only) leave them."""
+    now = time.time() if now is None else now
+    stale = []
+    try:
+        parts = sorted(video_dir.glob(f"*{PART_SUFFIX}"))
+        for part in parts[:-1]:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                stale.append(part)
+    except OSError:
+        return []
+    return _recover(stale)
+
+
+def _recover(parts: list[Path]) -> list[Path]:
+    from camstream.storage.mp4frag import NotFragmented, trim_to_fragments
 
     recovered = []
-    for part in sorted(video_dir.glob(f"*{PART_SUFFIX}")):
+    for part in parts:
         try:
-            empty = read_fragments(part).duration <= 0
+            empty = trim_to_fragments(part) <= 0
         except (NotFragmented, OSError, ValueError):
             empty = True  # not even a header and one fragment: nothing to keep
-        if empty:
-            part.unlink()
+        try:
+            if empty:
+                part.unlink()
+                continue
+            final = part.with_name(part.name.removesuffix(CHUNK_SUFFIX + PART_SUFFIX) + RECOVERED_SUFFIX)
+            replace(part, final)
+        except OSError as exc:  # read-only or vanished disk: try again when it is back
+            log.debug("cannot recover %s: %s", part.name, exc.strerror)
             continue
-        final = part.with_name(part.name.removesuffix(".mp4" + PART_SUFFIX) + RECOVERED_SUFFIX)
-        os.replace(part, final)
         recovered.append(final)
     return recovered

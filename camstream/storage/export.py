@@ -14,8 +14,9 @@ from pathlib import Path
 
 from camstream import proc
 from camstream.errors import ProcessError, UsageError
-from camstream.mp4frag import NotFragmented, codec_config, read_fragments
-from camstream.recordings import RECOVERED_SUFFIX, stamp_time
+from camstream.storage.atomic import replace
+from camstream.storage.layout import CHUNK_SUFFIX, RECOVERED_SUFFIX, stamp_time
+from camstream.storage.mp4frag import NotFragmented, codec_config, read_fragments
 
 log = logging.getLogger("camstream")
 
@@ -84,7 +85,7 @@ def chunk_names(video_dir: Path) -> list[tuple[datetime, str]]:
     try:
         with os.scandir(video_dir) as entries:
             for entry in entries:
-                if entry.name.endswith(".mp4"):
+                if entry.name.endswith(CHUNK_SUFFIX):
                     t = stamp_time(entry.name)
                     if t is not None:
                         out.append((t, entry.name))
@@ -267,6 +268,7 @@ def export(video_dir: Path, start: datetime, end: datetime, out: Path, ffmpeg: s
                          "see `camstream recordings list`")
     gaps = sum(max(0.0, (b.start - a.end).total_seconds()) for a, b in itertools.pairwise(chunks))
     binary = proc.which("ffmpeg", ffmpeg)
+    # FFmpeg writes a hidden temp file (its .mp4 suffix picks the muxer) that replaces `out` once complete.
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")
     listing = out.with_name(f".{out.name}.{os.getpid()}.ffconcat")
     try:
@@ -278,7 +280,7 @@ def export(video_dir: Path, start: datetime, end: datetime, out: Path, ffmpeg: s
         if result.returncode != 0:
             raise ProcessError(f"ffmpeg could not join the chunks (exit {result.returncode}): "
                                + (result.stderr.strip().splitlines() or ["no message"])[-1])
-        os.replace(tmp, out)
+        replace(tmp, out)
     finally:
         for leftover in (tmp, listing):
             try:

@@ -1,0 +1,187 @@
+"""camstream.web.media's pure parts: H.264 facts, WHEP offer/answer shaping, fragmented MP4 (checked by ffprobe)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from camstream.web.media import IceSettings, MediaHub
+from camstream.web.media import fmp4, h264
+from camstream.web.media.sdp import (
+    SdpError,
+    add_candidates,
+    choose_format,
+    h264_formats,
+    rewrite_offer,
+    trickle_candidates,
+)
+
+# The video section of a Debian Chromium 156 offer (recvonly, H.264 and RTX only), trimmed.
+OFFER = "\r\n".join([
+    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
+    "m=video 9 UDP/TLS/RTP/SAVPF 102 103 104 105 106 107 108 109 112 113",
+    "c=IN IP4 0.0.0.0", "a=ice-ufrag:abcd", "a=ice-pwd:0123456789012345678901", "a=mid:0", "a=recvonly",
+    "a=rtpmap:102 H264/90000", "a=rtcp-fb:102 nack", "a=rtcp-fb:102 nack pli",
+    "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+    "a=rtpmap:103 rtx/90000", "a=fmtp:103 apt=102",
+    "a=rtpmap:104 H264/90000", "a=fmtp:104 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f",
+    "a=rtpmap:105 rtx/90000", "a=fmtp:105 apt=104",
+    "a=rtpmap:106 H264/90000", "a=rtcp-fb:106 nack",
+    "a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+    "a=rtpmap:107 rtx/90000", "a=fmtp:107 apt=106",
+    "a=rtpmap:108 H264/90000", "a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f",
+    "a=rtpmap:109 rtx/90000", "a=fmtp:109 apt=108",
+    "a=rtpmap:112 H264/90000", "a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f",
+    "a=rtpmap:113 rtx/90000", "a=fmtp:113 apt=112",
+]) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    "plid,name",
+    [
+        pytest.param("42e01f", "constrained-baseline", id="webrtc-default"),
+        pytest.param("42c00d", "constrained-baseline", id="x264-baseline"),
+        pytest.param("42001f", "baseline", id="baseline"),
+        pytest.param("4d401f", "main", id="x264-main"),
+        pytest.param("64001f", "high", id="high"),
+        pytest.param("640c1f", "constrained-high", id="constrained-high"),
+        pytest.param("6e001f", None, id="high10-unknown"),
+        pytest.param("zz", None, id="garbage"),
+    ],
+)
+def test_profile_name(plid: str, name: str | None) -> None:
+    assert h264.profile_name(plid) == name
+
+
+def test_split_access_unit() -> None:
+    sps, pps, idr = b"\x67\x42\xc0\x0d\xda", b"\x68\xce\x3c\x80", b"\x65\x88\x84\x00\x21"
+    au = h264.access_unit(b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x00\x01" + sps + b"\x00\x00\x01" + pps
+                          + b"\x00\x00\x01" + idr)
+    assert au.keyframe and au.sps == sps and au.pps == pps
+    assert au.sample == len(idr).to_bytes(4, "big") + idr  # no AUD, no parameter sets
+    assert h264.profile_level_id(sps) == "42c00d"
+    assert h264.avc_decoder_config(sps, pps)[:6] == bytes([1, 0x42, 0xC0, 0x0D, 0xFF, 0xE1])
+    assert not h264.access_unit(b"\x00\x00\x01\x41\x9a\x00").keyframe
+
+
+def test_formats_in_offer_order() -> None:
+    assert [(f.pt, f.profile_level_id, f.packetization_mode) for f in h264_formats(OFFER)][:3] == [
+        (102, "42001f", "1"), (104, "42001f", "0"), (106, "42e01f", "1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "stream,pt",
+    [
+        pytest.param("42c00d", 106, id="constrained-baseline-to-42e01f"),
+        pytest.param("4d401e", 108, id="main"),
+        pytest.param("64001f", 112, id="high"),
+    ],
+)
+def test_choose_format_by_profile(stream: str, pt: int) -> None:
+    assert choose_format(OFFER, stream).pt == pt
+
+
+def test_constrained_baseline_falls_back_to_a_baseline_decoder() -> None:
+    offer = OFFER.replace("profile-level-id=42e01f", "profile-level-id=4d001f")
+    assert choose_format(offer, "42c01f").pt == 102
+
+
+def test_no_decoder_for_the_profile_says_what_to_do() -> None:
+    with pytest.raises(SdpError, match="42e01f"):
+        choose_format(OFFER, "f4001f")
+    with pytest.raises(SdpError, match="no video"):
+        choose_format("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "42e01f")
+    with pytest.raises(SdpError, match="no H.264"):
+        choose_format("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n", "42e01f")
+
+
+def test_rewrite_offer_keeps_the_chosen_format_with_the_stream_profile() -> None:
+    out = rewrite_offer(OFFER, 106, "42c00d")
+    assert "m=video 9 UDP/TLS/RTP/SAVPF 106 107\r\n" in out
+    assert "a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42c00d\r\n" in out
+    assert "a=fmtp:107 apt=106\r\n" in out and "a=rtcp-fb:106 nack\r\n" in out
+    assert "a=rtpmap:102" not in out and "a=rtcp-fb:102" not in out
+    assert "a=ice-ufrag:abcd\r\n" in out and out.startswith("v=0\r\n")
+
+
+def test_candidates_added_once_with_end_marker() -> None:
+    answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 106\r\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host\r\n"
+    out = add_candidates(answer, [(0, "candidate:1 1 udp 1 10.0.0.1 5000 typ host"),
+                                  (0, "candidate:2 1 udp 1 10.0.0.2 5002 typ host")])
+    assert out.count("a=candidate:1 ") == 1 and "a=candidate:2 1 udp 1 10.0.0.2 5002 typ host\r\n" in out
+    assert out.endswith("a=end-of-candidates\r\n")
+
+
+def test_trickle_fragment() -> None:
+    frag = "a=ice-ufrag:abcd\r\na=ice-pwd:x\r\nm=video 9 RTP/AVP 0\r\na=mid:0\r\na=candidate:1 1 udp 9 1.2.3.4 9 typ host\r\n"
+    assert trickle_candidates(frag) == [("0", "candidate:1 1 udp 9 1.2.3.4 9 typ host")]
+
+
+def test_hub_contract() -> None:
+    hub = MediaHub(5000, "/cam1/", IceSettings(udp_port=40000, stun_server="stun://10.0.0.1:3478"))
+    assert [(r.method, r.path) for r in hub.routes()] == [  # type: ignore[attr-defined]
+        ("POST", "/cam1/whep"), ("PATCH", "/cam1/whep/{session}"), ("DELETE", "/cam1/whep/{session}"),
+        ("GET", "/cam1/ws"),
+    ]
+    stats = hub.stats()
+    assert stats["viewers"] == {"webrtc": 0, "mse": 0} and stats["frames_in"] == 0 and stats["bytes_out"] == 0
+    with pytest.raises(ValueError, match="one segment"):
+        MediaHub(5000, "a/b")
+
+
+@pytest.mark.slow
+def test_fmp4_fragments_play_in_ffprobe(tmp_path: Path) -> None:
+    # Real x264 output cut into access units, packaged the way the fallback sends it, read back by ffprobe.
+    raw = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+         "-frames:v", "50", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "25",
+         "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "-"],
+        check=True, capture_output=True,
+    ).stdout
+    units = [b"\x00\x00\x00\x01\x09" + part for part in raw.split(b"\x00\x00\x00\x01\x09")[1:]]
+    assert len(units) == 50
+    first = h264.access_unit(units[0])
+    assert first.keyframe and first.sps and first.pps
+    out = [fmp4.init_segment(320, 240, h264.avc_decoder_config(first.sps, first.pps))]
+    for i, unit in enumerate(units):
+        au = h264.access_unit(unit)
+        out.append(fmp4.fragment(i + 1, 900_000 + i * 3600, 3600, 0, au.sample, au.keyframe))
+    path = tmp_path / "live.mp4"
+    path.write_bytes(b"".join(out))
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout)["streams"][0]
+    assert (probe["codec_name"], probe["width"], probe["height"]) == ("h264", 320, 240)
+    assert int(probe["nb_read_frames"]) == 50
+    errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
+    assert errors.returncode == 0 and errors.stderr == ""
+
+
+@pytest.mark.slow
+def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
+    # The real webrtcbin answers the (rewritten) browser offer: the stream's profile in the fmtp, the payloader's
+    # SSRC announced, host candidates only from the fixed port range.
+    from camstream.web.media import gst
+
+    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    gst.init()
+    caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                    "framerate=25/1")
+    fmt = choose_format(offer, "42c00d")
+    assert (fmt.pt, fmt.profile_level_id) == (108, "42e01f")  # Chromium's constrained-baseline format
+    peer = gst.WebRtcPeer(fmt.pt, "42c00d", caps, udp_port=41000, udp_ports=4, stun_server=None, turn_server=None)
+    try:
+        answer = peer.negotiate(rewrite_offer(offer, fmt.pt, "42c00d"), 2.0)
+    finally:
+        peer.close()
+    assert "a=sendonly" in answer and f"a=rtpmap:{fmt.pt} H264/90000" in answer
+    assert "packetization-mode=1" in answer and "profile-level-id=42c00d" in answer
+    assert f"a=ssrc:{peer.ssrc} " in answer
+    cands = [line.split() for line in answer.split("\r\n") if line.startswith("a=candidate:")]
+    udp = [c for c in cands if c[2].lower() == "udp"]
+    assert udp and all(41000 <= int(c[5]) < 41004 for c in udp), cands
