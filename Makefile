@@ -26,6 +26,7 @@ demo: install
 	$(BIN)/camstream run --source testsrc --rtsp --record --snapshots --ssd-path ./.demo/capture
 
 test: deps install
+	$(BIN)/python -m mypy camstream
 	$(BIN)/python -m pytest -q
 
 # The newest versions pyproject.toml allows, without the constraints, in a venv of its own; the fast tier only.
@@ -47,6 +48,7 @@ bench: deps install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.encoders
 	$(BIN)/python -m bench.web_media
+	$(BIN)/python -m bench.audio --no-sync --cpu-seconds 60 --size 640x360 --out bench/results.md
 
 # libx264 preset CPU at 720p30/1080p30 and PSNR per preset x profile at 2 Mb/s (its own section of results.md).
 bench-encoders: deps install
@@ -62,5 +64,5 @@ clean:
 
 # Sound (issue 14): A/V sync at RTMP/RTSP viewers and in a chunk, at the start and after 30 minutes with a
 # drifting microphone, plus the CPU cost of sound (writes bench/audio.md; about 40 minutes).
-bench-audio: install
-	$(BIN)/python -m bench.audio --minutes 30
+bench-audio: deps install
+	$(BIN)/python -m bench.audio --minutes 30 --size 640x360

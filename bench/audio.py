@@ -241,11 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [(cpu_run(False, ns.cpu_seconds, ns.size), cpu_run(True, ns.cpu_seconds, ns.size)) for _ in range(3)]
         cpu = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         print(f"cpu: video only {cpu[0]:.1f}, with sound {cpu[1]:.1f} CPU s/min")
-        text = update_section(text, "cpu", render_cpu(cpu, ns.size))
+        text = update_section(text, "audio-cpu", render_cpu(cpu, ns.size))
         ns.out.write_text(text)
     if not ns.no_sync:
         points = sync_run(ns.minutes, ns.drift_ppm)
-        text = update_section(text, "sync", render_sync(points, ns.minutes, ns.drift_ppm))
+        text = update_section(text, "audio-sync", render_sync(points, ns.minutes, ns.drift_ppm))
         ns.out.write_text(text)
     print(f"wrote {ns.out}")
     return 0

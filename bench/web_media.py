@@ -69,10 +69,13 @@ def _ms(value: float | None) -> str:
 def render(latency: list[LatencyRow], cpu: list[CpuRow], meta: str) -> str:
     """The markdown section."""
     rtsp = next((r.p50 for r in latency if r.path.startswith("RTSP")), None)
-    webrtc = next((r.p50 for r in latency if r.path.startswith("WebRTC")), None)
+    webrtc = next((r.p50 for r in latency if r.path == "WebRTC (WHEP)"), None)
     lines = [START, "## Browser live view (bench/web_media.py)", "", meta, "",
              "Glass-to-glass latency, ms (wall-clock stamp burnt in before the encoder, read back from the frame the "
-             "viewer shows; one encode feeds all paths in the same run).", "",
+             "viewer shows; one encode feeds all paths in the same run). The GStreamer viewer stops at its decoder's "
+             "output; the browser rows run to the rendering step that shows the frame (requestVideoFrameCallback's "
+             "time), and the 'at decoder output' row is WebRTC at the GStreamer viewer's point "
+             "(receiveTime + processingDuration).", "",
              "| path | frames | p50 | p90 | p99 |", "|---|---|---|---|---|"]
     for r in latency:
         lines.append(f"| {r.path} | {r.samples} | {_ms(r.p50)} | {_ms(r.p90)} | {_ms(r.p99)} |")
@@ -177,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                                 cpu.append(CpuRow(label, viewers, _cpu_percent(hub, cpu_seconds)))
                                 for page in pages[1:]:
                                     page.close()
-                                pages[0].evaluate("window.player.latencies.length = 0")
+                                pages[0].evaluate("window.player.latencies.length = 0; "
+                                                  "window.player.decodedLatencies.length = 0")
                                 time.sleep(seconds)
                                 latency.append(latency_row(label, pages[0].evaluate("window.player.latencies")))
+                                decoded = pages[0].evaluate("window.player.decodedLatencies")
+                                if decoded:
+                                    latency.append(latency_row(f"{label}, at decoder output", decoded))
                                 pages[0].close()
                         finally:
                             browser.close()

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camstream import audio as audio_mod
 from camstream import encoders, proc, rpicam
@@ -24,8 +24,11 @@ from camstream.servers.registry import SERVERS
 from camstream.sources import Source, SourceKind, classify, passthrough
 from camstream.storage.layout import SEGMENT_LIST
 from camstream.storage.retention import Housekeeper
-from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
+from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher, recover_partials
 from camstream.supervise import Pipeline
+
+if TYPE_CHECKING:
+    from camstream.instance import Instance
 
 log = logging.getLogger("camstream")
 
@@ -66,6 +69,23 @@ class Plan:
             camera_probe=self._camera_listed if self.source.kind is SourceKind.RPICAM else None,
             audio_status=self._audio_status(),
         )
+
+    def prepare(self, instance: Instance | None = None) -> None:
+        """The run's side effects before anything starts: create its folders, lock the state directory
+        (`instance.hold()` also stops what a dead instance left running), keep what an earlier crash left of a
+        chunk, and log what will run. (Each server writes its own config file when it starts; mediamtx.yml holds
+        the read password and is created with mode 0600 there, so plan.files are not written here.)"""
+        cfg = self.cfg
+        prepare_dirs(cfg)
+        if instance is not None:
+            instance.hold()  # before recovery: a leftover FFmpeg of a killed run may still write its .part
+        if cfg.record.enabled:
+            for saved in recover_partials(cfg.video_dir):
+                log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
+        log.info("source %s, encoder %s", self.source.spec, self.encoder)
+        log.debug("ffmpeg command: %s", proc.quote(self.argv))
+        for url in self.urls:
+            log.info("viewers: %s", url)
 
     def _camera_listed(self) -> bool:
         """`rpicam-hello --list-cameras` shows this plan's camera (polled while it is unplugged)."""

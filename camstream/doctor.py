@@ -125,7 +125,7 @@ def check_gst_rtsp(importer: Callable[[], object] | None = None) -> CheckResult:
 
     def default_import() -> object:
         gi = importlib.import_module("gi")
-        gi.require_version("GstRtspServer", "1.0")  # type: ignore[attr-defined]
+        gi.require_version("GstRtspServer", "1.0")
         return importlib.import_module("gi.repository.GstRtspServer")
 
     try:

@@ -200,8 +200,8 @@ def write_y4m_stamped(
     (BrokenPipeError) or `stop()` returning True ends the run early.
     """
     frames = StampedFrames(width, height, fps)
-    own = not hasattr(target, "write")
-    out: IO[bytes] = open(Path(target), "wb") if own else target  # type: ignore[arg-type, assignment]  # noqa: SIM115
+    own = isinstance(target, str | os.PathLike)
+    out: IO[bytes] = open(Path(target), "wb") if isinstance(target, str | os.PathLike) else target  # noqa: SIM115
     written = 0
     try:
         out.write(y4m_header(width, height, fps))

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +32,7 @@ class JsonFormatter(logging.Formatter):
 class PlainFormatter(logging.Formatter):
     """`2026-11-23T18:53:34Z camstream WARNING message`; UTC so logs from several machines line up."""
 
-    converter = time.gmtime  # type: ignore[assignment]  # logging documents assigning time.gmtime here
+    converter: Callable[[float | None], time.struct_time] = time.gmtime
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")

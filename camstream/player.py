@@ -126,7 +126,8 @@ def opencv_can_show() -> bool:
     """True when cv2 is importable and built with a GUI (opencv-python, not opencv-python-headless)."""
     if importlib.util.find_spec("cv2") is None:
         return False
-    import cv2
+    # opencv is an optional extra (camstream[opencv]) without type stubs; installed or not, mypy may not see it.
+    import cv2  # type: ignore[import-not-found, unused-ignore]
 
     return gui_backend(cv2.getBuildInformation()) is not None
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from camstream.errors import MissingToolError
 from camstream.storage.atomic import write_atomic
@@ -330,16 +330,16 @@ class Child:
         if self._on_stderr_line:
             self._on_stderr_line(clean)
 
-    def _reader(self, stream: object, sink: Callable[[str], None]) -> None:
+    def _reader(self, stream: IO[bytes], sink: Callable[[str], None]) -> None:
         def pump() -> None:
-            for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+            for raw in iter(stream.readline, b""):
                 line = raw.decode(errors="replace").rstrip("\r\n")
                 if line:
                     try:
                         sink(line)
                     except Exception:  # a bad callback must not kill the pump and block the child
                         log.exception("%s: output handler failed", self.name)
-            stream.close()  # type: ignore[attr-defined]
+            stream.close()
 
         thread = threading.Thread(target=pump, name=f"{self.name}-reader", daemon=True)
         thread.start()

@@ -92,24 +92,9 @@ def run_plan(cfg: Config, plan: Plan, duration: float | None, instance: Instance
              on_status: Callable[[Status], None] | None = None,
              around: AbstractContextManager[Any] | None = None) -> int:
     """Start the plan's servers and FFmpeg and supervise them until stopped or `duration` is over."""
-    from camstream import proc
-    from camstream.app import prepare_dirs
     from camstream.supervise import Supervisor, install_signal_handlers
 
-    prepare_dirs(cfg)
-    if instance is not None:
-        instance.hold()
-    # plan.files are shown by --dry-run; each server writes its own file once when it starts (mediamtx.yml
-    # holds the read password and is created with mode 0600 there), so nothing is written here.
-    if cfg.record.enabled:
-        from camstream.storage.watchers import recover_partials
-
-        for saved in recover_partials(cfg.video_dir):
-            log.warning("kept the unfinished chunk of an earlier run as %s", saved.name)
-    log.info("source %s, encoder %s", plan.source.spec, plan.encoder)
-    log.debug("ffmpeg command: %s", proc.quote(plan.argv))
-    for url in plan.urls:
-        log.info("viewers: %s", url)
+    plan.prepare(instance)  # folders, the state-directory lock, partial-chunk recovery, what will run
     sup = Supervisor(plan.pipeline(), cfg.watchdog, threading.Event(), on_status=on_status)
     install_signal_handlers(sup)
     with around or nullcontext():

@@ -1,16 +1,62 @@
-"""The status file a running instance writes, and reading it back (for `camstream status`, scripts, health checks).
-
-Lean on purpose: `camstream status --json` reads it without importing the supervisor or the CLI library.
-"""
+"""The status file a running instance writes (<state_dir>/status.json), and reading it back: what
+`camstream status`, the live panel, scripts and health checks see."""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camstream.storage.layout import STATUS_FILE  # the one table of file names
+from camstream.storage.atomic import write_atomic
+from camstream.storage.layout import STATUS_FILE
+
+__all__ = ["STATUS_FILE", "Status", "load_status", "pid_alive", "read_status", "remove_status", "write_status"]
+
+
+@dataclass
+class Status:
+    """What `camstream status` and the live panel show."""
+
+    pid: int
+    state: str
+    source: str
+    encoder: str
+    started_at: float
+    uptime: float = 0.0
+    frames: int = 0
+    fps: float = 0.0
+    bitrate: str = ""
+    speed: str = ""
+    dropped_frames: int = 0
+    restarts: int = 0
+    last_restart_reason: str = ""
+    recording_paused: bool = False
+    viewers: int | None = None
+    disk_free_bytes: int | None = None
+    last_chunk: str | None = None
+    last_snapshot: str | None = None
+    urls: list[str] = field(default_factory=list)
+    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
+    audio: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def write_status(state_dir: Path, status: Status) -> None:
+    """Replace the status file atomically; a full or read-only disk only costs this update."""
+    try:
+        write_atomic(state_dir / STATUS_FILE, json.dumps(status.to_json(), indent=1))
+    except OSError:
+        pass
+
+
+def remove_status(state_dir: Path) -> None:
+    """A stopped instance leaves no status behind."""
+    (state_dir / STATUS_FILE).unlink(missing_ok=True)
 
 
 def pid_alive(pid: int) -> bool:

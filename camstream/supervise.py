@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,15 +19,17 @@ from camstream.config import WatchdogConfig
 from camstream.errors import CamstreamError, MissingToolError
 from camstream.servers.base import Server
 from camstream.sources import Source, exists, find_rpicam
-from camstream.status import read_status as read_status  # lives in status.py (lean, for `status --json`)
-from camstream.storage.atomic import write_atomic
-from camstream.storage.layout import STATUS_FILE
+from camstream.progress import Progress, ProgressReader
+from camstream.status import STATUS_FILE, Status, read_status, remove_status, write_status
 from camstream.storage.watchers import ChunkWatcher, SnapshotWatcher
 
 log = logging.getLogger("camstream")
 
 # rpicam-apps' message when libcamera finds no camera ("ERROR: *** no cameras available ***").
 NO_CAMERA = "no cameras available"
+# Moved to camstream/progress.py and camstream/status.py; still importable from here.
+__all__ = ["STATUS_FILE", "Backoff", "Housekeeper", "Pipeline", "Progress", "ProgressReader", "Restart", "Status",
+           "Supervisor", "install_signal_handlers", "read_status"]
 
 
 class Housekeeper(Protocol):
@@ -37,69 +38,6 @@ class Housekeeper(Protocol):
     def tick(self, landed: Sequence[Any]) -> bool:
         """Called ~5 times a second with the chunks that just landed; returns False to pause recording."""
         ...
-
-
-@dataclass
-class Progress:
-    """The latest FFmpeg -progress block."""
-
-    frame: int = 0
-    fps: float = 0.0
-    bitrate: str = ""
-    speed: str = ""
-    drop_frames: int = 0
-    dup_frames: int = 0
-    out_time_us: int = 0
-
-
-class ProgressReader:
-    """Parses FFmpeg's `-progress pipe:1` key=value blocks; remembers when the frame count last moved."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._block: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.progress = Progress()
-        self.last_frame_at: float | None = None
-
-    def feed(self, line: str) -> None:
-        """Take one stdout line from FFmpeg."""
-        key, sep, value = line.partition("=")
-        if not sep:
-            return
-        key, value = key.strip(), value.strip()
-        if key != "progress":
-            self._block[key] = value
-            return
-        block, self._block = self._block, {}
-        new = Progress(
-            frame=_int(block.get("frame")), fps=_float(block.get("fps")), bitrate=block.get("bitrate", ""),
-            speed=block.get("speed", ""), drop_frames=_int(block.get("drop_frames")),
-            dup_frames=_int(block.get("dup_frames")), out_time_us=_int(block.get("out_time_us")),
-        )
-        with self._lock:
-            if new.frame > self.progress.frame or self.last_frame_at is None and new.frame > 0:
-                self.last_frame_at = self._clock()
-            self.progress = new
-
-    def snapshot(self) -> tuple[Progress, float | None]:
-        """Thread-safe copy of the latest progress and when frames last advanced."""
-        with self._lock:
-            return self.progress, self.last_frame_at
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text or 0)
-    except ValueError:
-        return 0.0
 
 
 @dataclass
@@ -128,37 +66,6 @@ class Pipeline:
     camera_probe: Callable[[], bool] | None = None
     # Sound: a callable giving the audio state for status/metrics (the feeder's, or a fixed one), or None.
     audio_status: Callable[[], Any] | None = None
-
-
-@dataclass
-class Status:
-    """What `camstream status` and the live panel show."""
-
-    pid: int
-    state: str
-    source: str
-    encoder: str
-    started_at: float
-    uptime: float = 0.0
-    frames: int = 0
-    fps: float = 0.0
-    bitrate: str = ""
-    speed: str = ""
-    dropped_frames: int = 0
-    restarts: int = 0
-    last_restart_reason: str = ""
-    recording_paused: bool = False
-    viewers: int | None = None
-    disk_free_bytes: int | None = None
-    last_chunk: str | None = None
-    last_snapshot: str | None = None
-    urls: list[str] = field(default_factory=list)
-    # input, codec, state (live/silence/waiting), level_dbfs, last_error, device_restarts; None without sound.
-    audio: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 class Backoff:
@@ -361,6 +268,12 @@ class Supervisor:
             for server in self.p.servers:
                 if not server.running():
                     self._restart_server(server)
+                else:
+                    # A server whose process lives but whose main loop stopped (deadlock, SIGSTOP) serves nobody.
+                    hung = getattr(server, "hung", None)
+                    why = hung() if hung is not None else None
+                    if why:
+                        self._restart_server(server, why)
             if not self._source_present():
                 raise Restart(f"source {self.p.source.spec} disappeared")
             _, last_frame = self.progress.snapshot()
@@ -416,10 +329,10 @@ class Supervisor:
             tail = tail[-8:] + [f"{self.camera.name}: {line}" for line in self.camera.tail()[-5:]]
         return tail
 
-    def _restart_server(self, server: Server) -> None:
-        """A dead server is restarted on its own: FFmpeg's isolated output reconnects to it by itself, so
-        capture and recording never stop for a server crash."""
-        self._note_restart(Restart(f"{server.role} server exited", server.tail()))
+    def _restart_server(self, server: Server, why: str = "exited") -> None:
+        """A dead (or hung) server is restarted on its own: FFmpeg's isolated output reconnects to it by itself,
+        so capture and recording never stop for a server crash."""
+        self._note_restart(Restart(f"{server.role} server {why}", server.tail()))
         try:
             server.stop(grace=1.0)
             server.start()
@@ -511,21 +424,12 @@ class Supervisor:
         return total
 
     def _write_status(self, s: Status) -> None:
-        if self.p.state_dir is None:
-            return
-        path = self.p.state_dir / STATUS_FILE
-        try:
-            write_atomic(path, json.dumps(s.to_json(), indent=1))
-        except OSError:
-            pass
+        if self.p.state_dir is not None:
+            write_status(self.p.state_dir, s)
 
     def _remove_status(self) -> None:
-        if self.p.state_dir is None:
-            return
-        try:
-            (self.p.state_dir / STATUS_FILE).unlink()
-        except FileNotFoundError:
-            pass
+        if self.p.state_dir is not None:
+            remove_status(self.p.state_dir)
 
 
 def install_signal_handlers(supervisor: Supervisor) -> None:

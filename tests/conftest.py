@@ -1,4 +1,10 @@
-"""Shared fixtures: free ports, a real `camstream run` subprocess, and a leak check for the whole suite."""
+"""Shared fixtures: free ports, a real `camstream run` subprocess, a leak check for the whole suite, and the rule
+that marks tests `slow`.
+
+The fast tier is `pytest -m "not slow"`. Folders whose every test starts processes (e2e/, faults/) mark their
+tests slow in their own conftest; elsewhere a test is slow when it asks for a fixture that starts FFmpeg, a
+server, PulseAudio, a browser or camstream itself (PROCESS_FIXTURES), or carries the marker itself.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,22 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support import Camstream, free_port
+from support import Camstream, StartCamstream, free_port
+
+# Fixtures that start real processes for the test using them: FFmpeg, camstream itself, servers, PulseAudio,
+# Chromium, or camstream's installers against a stand-in machine (machine, box) and the CLI's exit-code matrix.
+PROCESS_FIXTURES = frozenset({
+    "camstream_run", "pulse", "rtsp_server", "publish", "mediamtx", "nginx", "make_server", "rtmp_stream",
+    "rtsp_stream", "capped_run", "live", "recorded", "killed", "stamped", "disk", "pw", "launch", "publisher",
+    "machine", "box", "results",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a process-starting fixture as slow (folder conftests mark whole folders)."""
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -20,7 +41,7 @@ def port() -> int:
 
 
 @pytest.fixture
-def camstream_run(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+def camstream_run(tmp_path: Path) -> Iterator[StartCamstream]:
     """Factory: start `camstream run ARGS...`; every instance is stopped and reaped after the test."""
     started: list[Camstream] = []
 

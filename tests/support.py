@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -137,3 +138,11 @@ def decodes_cleanly(path: Path) -> bool:
     out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return out.returncode == 0 and not out.stderr.strip()
+
+
+class StartCamstream(Protocol):
+    """The `camstream_run` fixture: start `camstream run ARGS...` (reaped after the test) and get its handle."""
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Camstream:
+        """Start it; `env` adds to this process's environment."""
+        ...

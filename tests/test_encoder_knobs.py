@@ -143,6 +143,7 @@ def test_doctor_trial_uses_the_run_argv() -> None:
         assert "testsrc2=size=640x360:rate=25" in trial
 
 
+@pytest.mark.slow  # each case is a `camstream run` that must exit 2
 @pytest.mark.parametrize(
     ("args", "message"),
     [

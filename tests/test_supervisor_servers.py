@@ -15,7 +15,8 @@ from camstream.config import WatchdogConfig
 from camstream.errors import ServerError
 from camstream.servers.base import Server
 from camstream.sources import classify
-from camstream.supervise import Pipeline, Supervisor, read_status
+from camstream.status import read_status
+from camstream.supervise import Pipeline, Supervisor
 
 # Prints one FFmpeg -progress block every 50 ms with a growing frame count; SIGINT (the supervisor's stop
 # signal for FFmpeg) ends it.

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import make_plan
+from camstream.app import Plan, make_plan
 from camstream.cli import replace_process_for_run
 from camstream.cli._logging import setup_logging
 from camstream.config import SETTINGS, help_for, load_config, resolution
@@ -193,6 +193,7 @@ def with_run_options(options: Mapping[str, Any]) -> Callable[[F], F]:
             return func(*args, **kwargs)
 
         params = [*extra, *own]
+        # typeshed's functools._Wrapped declares no __signature__, but inspect.signature() (and so Typer) reads it.
         wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         # Typer reads both the signature and get_type_hints(); give it evaluated annotations, since the strings
         # of `from __future__ import annotations` would be looked up in this module instead of func's.
@@ -268,9 +269,9 @@ def _status_table(s: Status) -> Table:
     return table
 
 
-def print_dry_run(plan: Any) -> None:
+def print_dry_run(plan: Plan) -> None:
     """The exact FFmpeg command (shell-quoted) and every file camstream would write, as plain text."""
-    if getattr(plan, "source_argv", None):
+    if plan.source_argv:
         typer.echo("# camera command (its stdout is FFmpeg's stdin)")
         typer.echo(proc.quote(plan.source_argv))
     typer.echo("# ffmpeg command")

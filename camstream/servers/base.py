@@ -64,6 +64,8 @@ class Launch:
     env: Mapping[str, str] | None = None
     cwd: str | None = None
     on_stdout_line: Callable[[str], None] | None = field(default=None, compare=False)
+    # Sees every stderr line too (they are kept in the ring buffer either way), e.g. to relay warnings.
+    on_stderr_line: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 def last_lines(tail: Sequence[str], n: int = 3) -> str:
@@ -140,7 +142,7 @@ class ManagedServer(ABC):
         launch = self._launch()
         self.child = proc.Child(self.label, launch.argv, env=launch.env, cwd=launch.cwd,
                                 stop_signal=self.stop_signal, death_signal=self.death_signal,
-                                on_stdout_line=launch.on_stdout_line)
+                                on_stdout_line=launch.on_stdout_line, on_stderr_line=launch.on_stderr_line)
         self.child.start()
 
     def wait_ready(self, timeout: float = 10.0) -> None:

@@ -121,6 +121,13 @@ def render_managed_conf(
         "    server {",
         f"        listen {port};",
         "        chunk_size 8192;",
+        # A player that stops reading (or a vanished publisher) is dropped after 15 s of blocked writes, and
+        # RTMP pings find dead peers within 15 s (nginx-rtmp Directives: timeout, ping, ping_timeout; the
+        # defaults, 1 min and 3 min + 30 s, keep a half-open phone connection for minutes). Its buffers are
+        # its own: other players and the publisher are not held up by it.
+        "        timeout 15s;",
+        "        ping 10s;",
+        "        ping_timeout 5s;",
         "",
         f"        application {app} {{",
         "            live on;",

@@ -38,6 +38,8 @@ STATUS_FILE_NAME = RTSP_STATUS_FILE
 READY_PREFIX = "listening rtsp://"
 # The server rewrites its status every second; older than this means it is not current.
 STATUS_STALE_S = 5.0
+# No new status for this long while the process lives: the server is hung and is restarted.
+HUNG_S = 10.0
 
 # Debian packages that provide what the server process imports and links.
 APT_PACKAGES = (
@@ -174,6 +176,8 @@ class BuiltinRtspServer(ManagedServer):
         self.audio = audio
         self.status_file = str(Path(state_dir) / STATUS_FILE_NAME) if state_dir is not None else None
         self._ready_line = threading.Event()
+        self._last_stamp: object = None
+        self._stamp_seen_at: float | None = None
 
     @classmethod
     def wanted(cls, cfg: Config) -> bool:
@@ -246,12 +250,37 @@ class BuiltinRtspServer(ManagedServer):
         if self.status_file is not None:
             Path(self.status_file).parent.mkdir(parents=True, exist_ok=True)
         self._ready_line.clear()
-        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout)
+        return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout, on_stderr_line=self._on_stderr)
 
     def _on_stdout(self, line: str) -> None:
         if line.startswith(READY_PREFIX):
             self._ready_line.set()
         log.info("rtsp-server: %s", line)
+
+    def _on_stderr(self, line: str) -> None:
+        # The server's warnings (a viewer dropped for being too slow, ingest errors) belong in camstream's log,
+        # one line each; everything else stays in the stderr ring buffer for error reports.
+        level, _, rest = line.partition(" ")
+        if level in ("WARNING", "ERROR", "CRITICAL"):
+            log.warning("rtsp-server: %s", rest.partition(": ")[2] or rest)
+
+    def hung(self, now: float | None = None) -> str | None:
+        """Why the running server counts as hung (its status file stopped changing for HUNG_S), else None.
+
+        The server rewrites its status every second from its main loop; when that stops, the loop is stuck
+        (deadlock, SIGSTOP) and no viewer is served. Judged on the monotonic clock, so a wall-clock jump
+        (NTP after boot without an RTC) is never mistaken for a hang.
+        """
+        now = time.monotonic() if now is None else now
+        st = self.status()
+        stamp = st.get("updated_at") if st else None
+        if stamp != self._last_stamp or self._stamp_seen_at is None:
+            self._last_stamp, self._stamp_seen_at = stamp, now
+            return None
+        if now - self._stamp_seen_at > HUNG_S:
+            self._stamp_seen_at = None  # judged once per hang; the restart starts a fresh watch
+            return f"hung (no status for {HUNG_S:g} s)"
+        return None
 
     def _ready(self) -> bool:
         """It prints "listening rtsp://..." once both ports are open."""

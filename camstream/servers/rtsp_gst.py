@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,12 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
+from camstream.servers.viewer_guard import (  # noqa: E402
+    SESSION_TIMEOUT_S,
+    ViewerGuard,
+    bound_send_buffer,
+    observe,
+)
 from camstream.storage.atomic import write_atomic  # noqa: E402
 
 log = logging.getLogger("camstream.rtsp")
@@ -38,7 +45,8 @@ MAX_DRIFT_NS = 1 * Gst.SECOND
 CLIENT_THREADS = 64
 # Seconds between status file writes and session-pool cleanups.
 STATUS_INTERVAL_S = 1
-SESSION_CLEANUP_INTERVAL_S = 2
+SESSION_CLEANUP_INTERVAL_S = 1
+VIEWER_CHECK_INTERVAL_S = 1
 # Wait before re-opening the ingest listener after it failed (not after a normal disconnect).
 INGEST_RETRY_S = 1
 
@@ -140,6 +148,10 @@ class RtspServer:
         self._last_frame: float | None = None
         self._viewers: set[int] = set()
         self._client_ids = itertools.count()
+        self._guard = ViewerGuard()
+        self._dropped = 0
+        self._sessions: dict[int, list[GstRtspServer.RTSPSession]] = {}
+        self._clients: dict[int, tuple[GstRtspServer.RTSPClient, int]] = {}
         self._server = self._make_server()
 
     # -- RTSP side --------------------------------------------------------------------------
@@ -206,6 +218,82 @@ class RtspServer:
         client.connect("play-request", lambda *_: self._viewers.add(key))
         client.connect("teardown-request", lambda *_: self._viewers.discard(key))
         client.connect("closed", lambda *_: self._viewers.discard(key))
+        self._guard_client(key, client)
+
+    # -- viewer guard: a viewer that stops reading is dropped, nobody else notices (viewer_guard.py) --------
+
+    def _guard_client(self, key: int, client: GstRtspServer.RTSPClient) -> None:
+        conn = client.get_connection()
+        fd = conn.get_read_socket().get_fd() if conn is not None else -1
+        name = conn.get_ip() if conn is not None else "?"
+        if fd >= 0:
+            try:
+                peer = socket.socket(fileno=fd)
+                try:
+                    name = "%s:%d" % peer.getpeername()[:2]
+                finally:
+                    peer.detach()
+            except OSError:
+                pass
+            bound_send_buffer(fd)
+        with self._lock:
+            self._clients[key] = (client, fd)
+            self._guard.connected(key, name, time.monotonic())
+        for signal_name in ("options-request", "describe-request", "setup-request", "play-request",
+                            "pause-request", "teardown-request", "get-parameter-request", "set-parameter-request"):
+            client.connect(signal_name, lambda *_: self._guard_request(key))
+        client.connect("new-session", lambda _c, session: self._guard_session(key, session))
+        client.connect("closed", lambda *_: self._guard_closed(key))
+
+    def _guard_request(self, key: int) -> None:
+        with self._lock:
+            self._guard.request(key, time.monotonic())
+
+    def _guard_session(self, key: int, session: GstRtspServer.RTSPSession) -> None:
+        # Viewers that vanish without TEARDOWN (UDP) stop costing bandwidth after this (see viewer_guard.py).
+        session.set_timeout(SESSION_TIMEOUT_S)
+        with self._lock:
+            self._guard.session(key)
+            self._sessions.setdefault(key, []).append(session)
+
+    def _guard_closed(self, key: int) -> None:
+        with self._lock:
+            self._guard.closed(key)
+            self._clients.pop(key, None)
+            sessions = self._sessions.pop(key, [])
+        # A viewer that is gone (killed, crashed) takes its sessions with it at once: UDP would otherwise keep
+        # flowing to a dead port until the session timed out. Every common player keeps its RTSP connection
+        # open while it plays (mediamtx likewise ends a session with its connection).
+        pool = self._server.get_session_pool()
+        for session in sessions:
+            pool.remove(session)
+
+    def _check_viewers(self) -> bool:
+        now = time.monotonic()
+        drop: dict[int, str] = {}
+        with self._lock:
+            for key, (_client, fd) in list(self._clients.items()):
+                why = self._guard.check(key, observe(fd) if fd >= 0 else None, now)
+                if why:
+                    drop[key] = why
+        if drop:
+            doomed = {id(self._clients[k][0]) for k in drop if k in self._clients}
+
+            def remove(_server: object, client: GstRtspServer.RTSPClient) -> GstRtspServer.RTSPFilterResult:
+                if id(client) in doomed:
+                    return GstRtspServer.RTSPFilterResult.REMOVE
+                return GstRtspServer.RTSPFilterResult.KEEP
+
+            for why in drop.values():
+                log.warning("%s", why)
+            self._dropped += len(drop)
+            self._server.client_filter(remove)
+            with self._lock:
+                for key in drop:
+                    self._viewers.discard(key)
+            for key in drop:
+                self._guard_closed(key)
+        return True
 
     # -- ingest side ------------------------------------------------------------------------
 
@@ -338,7 +426,9 @@ class RtspServer:
         """Snapshot for `camstream status`.
 
         ingest_connected: frames arrived on the current encoder connection (False once it ends);
-        viewers: RTSP connections that sent PLAY and have not left; frames_in: frames received since
+        viewers: RTSP connections that sent PLAY and have not left; connections: open RTSP connections;
+        sessions: RTSP sessions (a UDP viewer that vanished keeps one until it times out); viewers_dropped:
+        viewers disconnected for not keeping up, stalling or never sending a request; frames_in: frames received since
         start, all connections; last_frame_age: seconds since the newest frame (None before the first).
         """
         with self._lock:
@@ -346,6 +436,9 @@ class RtspServer:
             return {
                 "ingest_connected": self._ingest_connected,
                 "viewers": len(self._viewers),
+                "connections": len(self._clients),
+                "sessions": self._server.get_session_pool().get_n_sessions(),
+                "viewers_dropped": self._dropped,
                 "frames_in": self._frames_in,
                 "audio_frames_in": self._audio_in,
                 "last_frame_age": age,
@@ -383,6 +476,7 @@ class RtspServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, self._quit)
         GLib.timeout_add_seconds(SESSION_CLEANUP_INTERVAL_S, self._cleanup_sessions)
+        GLib.timeout_add_seconds(VIEWER_CHECK_INTERVAL_S, self._check_viewers)
         if s.status_file:
             self._write_status()
             GLib.timeout_add_seconds(STATUS_INTERVAL_S, self._write_status)

@@ -17,6 +17,7 @@
  *   player.stats()   {mode, state, frames, fps, latencyMs, latencyP50, latencySamples, reconnects,
  *                     fallbacks, codec, error}
  *   player.latencies Array of recent glass-to-glass samples in ms (frames carrying the --clock stamp)
+ *   player.decodedLatencies  WebRTC only: the same up to the decoder's output (before the display path)
  *   player.close()   stop and release the session
  *   player.addEventListener(type, fn): "state" (detail {state, mode, error}), "frame" (detail {frames,
  *     mediaTime}), "latency" (detail {ms}), "mode" (detail {mode}) — a connection indicator needs only "state".
@@ -123,6 +124,7 @@
     this.codec = null;
     this.error = null;
     this.latencies = [];
+    this.decodedLatencies = [];
     this.fpsWindow = [];
     this.t0 = performance.now();
     this.timeline = {};  // ms since attach of each step of the last connection: where start-up time goes
@@ -186,11 +188,20 @@
         self.stamp = null;  // this browser cannot read frames back (e.g. a tainted canvas): no latency readout
       }
       if (ms !== null) {
-        // When this frame reaches the screen, on the wall clock the stamp was written with.
-        var shown = Date.now() + (meta.expectedDisplayTime - performance.now());
+        // When this frame is shown, on the wall clock the stamp was written with: `now` is the time of the
+        // rendering step that presents it (as requestAnimationFrame's). Not meta.expectedDisplayTime: for
+        // WebRTC streams Chromium fills it from the jitter buffer's render-time estimate, up to seconds off.
+        var shown = Date.now() + (now - performance.now());
         var lat = shown - ms;
         self.latencies.push(lat);
         if (self.latencies.length > 600) self.latencies.shift();
+        if (meta.receiveTime !== undefined && meta.processingDuration !== undefined) {
+          // WebRTC only: when the frame left the decoder (its last packet's arrival plus decoding), i.e. the
+          // same point a GStreamer or FFmpeg viewer measures; the rest of `lat` is the browser's display path.
+          var decoded = Date.now() + (meta.receiveTime + meta.processingDuration * 1000 - performance.now());
+          self.decodedLatencies.push(decoded - ms);
+          if (self.decodedLatencies.length > 600) self.decodedLatencies.shift();
+        }
         self._emit("latency", {ms: lat});
       }
       video.requestVideoFrameCallback(onFrame);
@@ -363,7 +374,8 @@
       };
       var chase = function () {
         // Stay at the live edge: MSE has no jitter buffer of its own, the only delay is what is buffered.
-        // Behind by a little (a busy CPU): play 10% faster, no frame skipped; by more than 1 s: jump.
+        // Behind by a little (a busy CPU): play 10% faster, no frame skipped; by more than 1 s: jump (frames
+        // lost). Jumping sooner cut the delay little and cost a loaded 2-core box 25% of frames (measured).
         var b = video.buffered;
         if (!b.length) return;
         var start = b.start(b.length - 1), end = b.end(b.length - 1);

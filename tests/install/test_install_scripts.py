@@ -11,7 +11,7 @@ import yaml
 
 from _standins import StandIns
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _camstream_shim(tmp_path: Path) -> str:

@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from camstream.config import WatchdogConfig
-from camstream.supervise import Backoff, ProgressReader
+from camstream.progress import ProgressReader
+from camstream.supervise import Backoff
 from support import decodes_cleanly, free_port, media_duration, run_cli
 
 SMALL = ["--source", "testsrc", "--resolution", "320x240", "--fps", "25", "--bitrate", "400k"]

@@ -30,7 +30,7 @@ from camstream.servers.nginx_rtmp import (
     render_system_conf,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 needs_nginx = pytest.mark.skipif(
     shutil.which("nginx") is None or not os.path.isfile(MODULE), reason="nginx with libnginx-mod-rtmp not installed"
@@ -55,6 +55,9 @@ rtmp {
     server {
         listen 1935;
         chunk_size 8192;
+        timeout 15s;
+        ping 10s;
+        ping_timeout 5s;
 
         application live {
             live on;

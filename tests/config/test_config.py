@@ -9,7 +9,7 @@ import pytest
 from camstream.config import MinFree, load_config, render_example
 from camstream.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(env: dict[str, str] | None = None, flags: dict[str, tuple[str, object]] | None = None,

@@ -24,7 +24,7 @@ pytestmark = [
 ]
 playwright_sync = pytest.importorskip("playwright.sync_api")
 FPS = 15  # five software-decoding browsers share 2 cores with the encoder: keep each one light
-WATCH_S = 8
+WATCH_S = 10
 
 
 @pytest.fixture
@@ -75,7 +75,9 @@ def test_five_browsers_rtsp_and_rtmp_from_one_encode(camstream_run, nginx: Nginx
         try:
             pages = []
             for mode in modes:
-                page = browser.new_page()
+                # A context of its own per viewer: its own window, so no page is a background tab whose frame
+                # callbacks Chromium throttles.
+                page = browser.new_context().new_page()
                 page.goto(f"{base}/?mode={mode}")
                 pages.append(page)
             for page in pages:
@@ -84,7 +86,7 @@ def test_five_browsers_rtsp_and_rtmp_from_one_encode(camstream_run, nginx: Nginx
             cs.wait_for(lambda: info()["media"]["viewers"] == {"webrtc": 3, "mse": 2}, 15, "3 WebRTC + 2 fallback viewers")
             rtsp = ffmpeg_viewer(f"rtsp://127.0.0.1:{rtsp_port}/live", "-rtsp_transport", "tcp")
             rtmp = ffmpeg_viewer(f"rtmp://127.0.0.1:{nginx.port}/live/cam")
-            time.sleep(1)
+            time.sleep(2)  # two more decoders starting on a 2-core box: measure once they run
             # Reference: the rate the hub received frames at in the same window (what FFmpeg really delivered);
             # each page's rate on its own clock (pages answer one after another on a loaded machine).
             hub0, t0 = info()["media"]["frames_in"], time.monotonic()
@@ -103,6 +105,7 @@ def test_five_browsers_rtsp_and_rtmp_from_one_encode(camstream_run, nginx: Nginx
             counts = {"rtsp": frames_of(rtsp), "rtmp": frames_of(rtmp)}
         finally:
             browser.close()
-    assert all(rate >= 0.9 for rate in rates), (rates, stats)
+    print(f"hub {hub_rate:.1f} fps; browser frame ratios {rates} (fps {[s['fps'] for s in stats]}, reconnects {[s['reconnects'] for s in stats]}); RTSP/RTMP frames in {WATCH_S} s: {counts}")
     assert all(n >= 0.9 * FPS * WATCH_S for n in counts.values()), counts
+    assert all(rate >= 0.9 for rate in rates), (rates, stats)
     assert cs.stop() == 0

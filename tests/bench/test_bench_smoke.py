@@ -19,7 +19,7 @@ from bench import web_media as bench_web_media
 from camstream import proc
 from camstream.net import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 
 

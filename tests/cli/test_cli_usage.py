@@ -103,6 +103,7 @@ def test_usage_error_is_one_line_exit_2(case: str, results: dict[str, subprocess
     assert CASES[case][1] in line, line
 
 
+@pytest.mark.slow  # one camstream interpreter per command
 def test_every_command_rejects_an_unknown_option(capsys: pytest.CaptureFixture[str]) -> None:
     """In-process (same handler as the executable), for every command the app has now or gains later."""
     paths = _commands()
@@ -114,6 +115,7 @@ def test_every_command_rejects_an_unknown_option(capsys: pytest.CaptureFixture[s
         assert err.startswith(f"error: {' '.join(['camstream', *path])}: no such option: --no-such-flag"), err
 
 
+@pytest.mark.slow  # runs the issue's camstream command lines
 def test_the_issue_examples_exactly() -> None:
     """The five commands of issue 18, as a user types them."""
     out = {" ".join(a): _run(a) for a in (["run", "--bogus"], ["frobnicate"], ["run", "--fps"],

@@ -311,6 +311,7 @@ def test_max_age_removed_old_files_at_start(capped_run: dict) -> None:  # type: 
     assert "retention: deleted 6 recordings (3.0 kB; 6 by age)" in capped_run["log"]  # the first summary
 
 
+@pytest.mark.slow  # a real `camstream run` with RTSP on a tiny disk
 def test_disk_full_pauses_recording_live_rtsp_continues_then_resumes(tmp_path: Path) -> None:
     port = free_port()
     state = tmp_path / "state"

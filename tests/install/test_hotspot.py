@@ -18,7 +18,7 @@ from camstream.install import hotspot
 from camstream.install.hotspot import HotspotSpec, Tools
 from camstream.install.plan import Host
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("nmcli", "systemctl", "ip", "hostapd", "dnsmasq")
 NM_DEVICES = "nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device"
 NM_CONNECTIONS = "nmcli -t -f NAME connection show"

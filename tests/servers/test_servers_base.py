@@ -20,7 +20,7 @@ from camstream.servers.nginx_rtmp import NginxRtmpServer
 from camstream.servers import rtsp_builtin
 from camstream.servers.rtsp_builtin import BuiltinRtspServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Sleeper(ManagedServer):

@@ -23,7 +23,7 @@ from camstream.errors import ConfigError
 from camstream.install import viewers
 from camstream.install.service import ServiceSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SPEC = ServiceSpec(
     user="pi",

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from camstream.cli.run import _status_table
-from camstream.supervise import Status
+from camstream.status import Status
 
 
 def test_status_panel_shows_every_field() -> None:

@@ -27,6 +27,7 @@ def _tool(argv: list[str], pattern: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow  # asks every tool (ffmpeg, nginx, gst, mediamtx) for its version
 def test_version_names_every_part_a_bug_report_needs(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     runs = [subprocess.run([str(CAMSTREAM), "--version"], capture_output=True, text=True, timeout=60, env=env)

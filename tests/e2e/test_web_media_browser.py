@@ -69,7 +69,8 @@ def publisher(app: MediaApp) -> Iterator[Publisher]:
 
 def open_page(browser: object, url: str, mode: str) -> tuple[object, float]:
     """A new page at `url?mode=mode`; (page, monotonic time the load started)."""
-    page = browser.new_page()  # type: ignore[attr-defined]
+    # A context (window) of its own: a second page of one context is a background tab, throttled by Chromium.
+    page = browser.new_context().new_page()  # type: ignore[attr-defined]
     start = time.monotonic()
     page.goto(f"{url}?mode={mode}")
     return page, start
@@ -85,6 +86,8 @@ def assert_plays(page: object, start: float, mode: str, app: MediaApp, within: f
         wait_frames(page, 1, max(100, within * 1000 - (time.monotonic() - start) * 1000))
     except playwright_sync.TimeoutError:
         pytest.fail(f"no frame within {within:g} s of load: {page.evaluate('window.player && window.player.stats()')}")
+    # "advancing frames at >= 90% of the source rate within 3 s of load": the rate from 3 s after load on.
+    time.sleep(max(0.0, start + 3 - time.monotonic()))
     assert_rate(page, app)
     stats = page.evaluate("window.player.stats()")  # type: ignore[attr-defined]
     assert stats["mode"] == mode, stats
@@ -93,7 +96,8 @@ def assert_plays(page: object, start: float, mode: str, app: MediaApp, within: f
 def assert_rate(page: object, app: MediaApp, seconds: float = 4) -> None:
     """The page presents >= 90% of the frames the hub receives."""
     ratio = frame_ratio(page, app.stats, seconds)
-    assert ratio >= 0.9, f"{ratio:.0%} of the source's frames presented: {page.evaluate('window.player.stats()')}"
+    assert ratio >= 0.9, (f"{ratio:.0%} of the source's frames presented: {page.evaluate('window.player.stats()')}"
+                          f" hub: {app.stats()}")
 
 
 @pytest.mark.parametrize("mode", ["webrtc", "mse"], ids=["webrtc", "fallback-forced"])
@@ -176,7 +180,7 @@ def test_encoder_sigkill_page_recovers(launch, app: MediaApp, publisher: Publish
     restarted = time.monotonic()
     for (page, _), count in zip(pages, before, strict=True):
         wait_frames(page, count + 10, max(100, 5000 - (time.monotonic() - restarted) * 1000))
-    time.sleep(1)  # recovered; the rate is then measured past the seam (a new MediaSource range, a new keyframe)
+    time.sleep(2)  # recovered; the rate is then measured past the seam (the fallback jumps the gap, a new GOP)
     for page, _ in pages:
         assert_rate(page, app)
 

@@ -48,7 +48,7 @@ def test_report_sections() -> None:
     assert "not the 30" not in sync
     cpu = bench_audio.render_cpu((10.0, 11.5), "1280x720")
     assert "| cost of sound | +1.5 (+15%) |" in cpu
-    text = bench_audio.update_section("", "cpu", cpu)
-    text = bench_audio.update_section(text, "sync", sync)
-    again = bench_audio.update_section(text, "cpu", bench_audio.render_cpu((10.0, 12.0), "1280x720"))
-    assert again.count("<!-- cpu -->") == 1 and "+2.0 (+20%)" in again and sync in again
+    text = bench_audio.update_section("", "audio-cpu", cpu)
+    text = bench_audio.update_section(text, "audio-sync", sync)
+    again = bench_audio.update_section(text, "audio-cpu", bench_audio.render_cpu((10.0, 12.0), "1280x720"))
+    assert again.count("<!-- audio-cpu -->") == 1 and "+2.0 (+20%)" in again and sync in again

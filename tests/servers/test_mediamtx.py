@@ -39,7 +39,7 @@ from camstream.servers.mediamtx import (
     render_mediamtx_yml,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts/install_mediamtx.sh"
 
 EXPECTED_DEFAULT_YML = """\

@@ -13,7 +13,7 @@ import pytest
 
 from camstream.storage import atomic, layout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_write_atomic_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
