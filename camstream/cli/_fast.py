@@ -138,7 +138,7 @@ def _cached_help(args: list[str]) -> int:
     from camstream.cli._app import run_app
 
     tee = _Tee(sys.stdout)
-    real, sys.stdout = sys.stdout, tee  # type: ignore[assignment]
+    real, sys.stdout = sys.stdout, tee
     try:
         code = run_app(args)
     finally:
