@@ -36,7 +36,8 @@ class Video:
     def config(self) -> VideoConfig:
         """camstream's VideoConfig for these settings (to reuse its libx264 preset verbatim)."""
         return dataclasses.replace(
-            VideoConfig(), width=self.width, height=self.height, fps=self.fps, bitrate=self.bitrate
+            VideoConfig(), width=self.width, height=self.height, fps=self.fps, bitrate=self.bitrate,
+            preset=self.knobs().preset, profile=self.knobs().profile,
         )
 
 
@@ -187,3 +188,33 @@ def bare_rtmp_publisher_argv(video: Video, rtmp_url: str, ffmpeg: str = "ffmpeg"
         "-vf", chain, *libx264_args(video.config(), video.knobs()),
         "-an", "-f", "flv", "-flvflags", "no_duration_filesize", rtmp_url,
     ]  # fmt: skip
+
+
+def stamped_generator_argv(video: Video, fifo: str | Path, ffmpeg: str = "ffmpeg") -> list[str]:
+    """The seed anchor's "camera": testsrc2 with camstream's clock overlay and latency stamp, raw Y4M into a FIFO."""
+    # The same filter chain as camstream's `--source testsrc --clock` (and the bare RTMP publisher), applied
+    # before the frames leave the generator, so the stamp is taken at "capture" in both designs.
+    chain = ",".join([clock_overlay(), stamp_filter(video.width, video.height), "format=yuv420p"])
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-f", "lavfi", "-i", f"testsrc2=size={video.size}:rate={video.fps}",
+        "-vf", chain, "-f", "yuv4mpegpipe", "-y", str(fifo),
+    ]  # fmt: skip
+
+
+def seed_rtsp_launch(video: Video, fifo: str | Path) -> str:
+    """The first seed's RTSP media: raw frames -> leaky queue -> x264enc (camstream's settings) -> rtph264pay.
+
+    The seed reads its raw frames from an SHM socket; here a Y4M FIFO carries them (shmsrc needs a feeder process
+    of its own). Its "tiny leaky queue in front of the encoder", config-interval=-1 for late joiners, one shared
+    media for every viewer (bench/seed_rtsp.py).
+    """
+    return (
+        f"filesrc location={fifo} ! y4mdec ! queue leaky=downstream max-size-buffers=2 ! {x264enc(video)} ! "
+        "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+def seed_rtsp_argv(python: str, port: int, launch: str) -> list[str]:
+    """The seed RTSP server process (bench/seed_rtsp.py)."""
+    return [python, "-m", "bench.seed_rtsp", "--port", str(port), "--launch", launch]

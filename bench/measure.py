@@ -47,6 +47,7 @@ class Window:
     cpu: dict[str, float]
     peak_rss: int
     processes: int
+    peak_rss_by_role: dict[str, int] = field(default_factory=dict)  # each role's own peak (summed over its processes)
 
     @property
     def cpu_total(self) -> float:
@@ -182,7 +183,10 @@ class TreeSampler:
         cpu: dict[str, float] = {}
         for seen in self._seen.values():
             cpu[seen.role] = cpu.get(seen.role, 0.0) + max(0.0, seen.last - seen.first)
-        return Window(elapsed, cpu, self._peak, len(self._seen))
+        with self._lock:
+            peaks = {role: max((rss for t, rss in samples if t >= self._started), default=0)
+                     for role, samples in self.rss_by_role.items()}
+        return Window(elapsed, cpu, self._peak, len(self._seen), {k: v for k, v in peaks.items() if v})
 
 
 def system_busy_seconds() -> float:

@@ -1,4 +1,4 @@
-"""`camstream play`: watch a stream with ffplay at low latency, or an OpenCV window when ffplay is missing."""
+"""`camstream play`: watch a stream with ffplay or GStreamer at low latency, or OpenCV when ffplay is missing."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ DEFAULT_PATH = "live"
 
 FFPLAY = "ffplay"
 OPENCV = "opencv"
+GST = "gst"
+PLAYERS = ("auto", FFPLAY, GST)
+DEFAULT_VIDEO_SINK = "autovideosink"
 
 
 def default_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, path: str = DEFAULT_PATH) -> str:
@@ -49,6 +52,36 @@ def ffplay_argv(url: str, transport: str | None = None, ffplay: str = "ffplay") 
         argv += ["-rtsp_transport", transport]
     argv += ["-window_title", f"camstream: {proc.scrub(url)}", url]
     return argv
+
+
+def gst_argv(url: str, transport: str | None = None, video_sink: str = DEFAULT_VIDEO_SINK, frames: int | None = None,
+             gst: str = "gst-launch-1.0") -> list[str]:
+    """gst-launch argv that shows `url` with the least delay GStreamer allows (the bench's lowest-latency viewer).
+
+    FFmpeg's RTP H.264 depacketiser ends a frame only when the next one starts (bench/gst_viewer.py), so ffplay
+    shows every frame at least one frame interval late; rtph264depay ends it at the RTP marker bit.
+    """
+    check_transport(transport)
+    if _is_rtsp(url):
+        # latency=0: no jitterbuffer wait; buffer-mode=none: no timestamp smoothing (rtspsrc docs).
+        source = ["rtspsrc", f"location={url}", "latency=0", "buffer-mode=none"]
+        if transport:
+            source.append(f"protocols={transport}")
+        source += ["!", "rtph264depay"]
+    elif urlsplit(url).scheme.lower() in ("rtmp", "rtmps"):
+        source = ["rtmp2src", f"location={url}", "!", "flvdemux", "!", "h264parse"]
+    else:
+        raise UsageError(f"{proc.scrub(url)}: --player gst plays rtsp:// and rtmp:// URLs; use ffplay for others")
+    if not re.fullmatch(r"[a-z0-9]+", video_sink):
+        raise UsageError(f"--video-sink {video_sink}: expected a GStreamer sink element name, e.g. autovideosink, "
+                         "xvimagesink, glimagesink, fakesink")
+    # identity eos-after=N ends the pipeline (exit 0) after N decoded frames: a headless check of a stream.
+    stop = ["identity", f"eos-after={frames}", "!"] if frames else []
+    return [
+        gst, "-q", *source, "!", "avdec_h264", "!", "videoconvert", "!", *stop,
+        # sync=false: show each frame the moment it is decoded, as ffplay's -sync ext catches up to the live edge.
+        video_sink, "sync=false",
+    ]  # fmt: skip
 
 
 def opencv_capture_options(url: str, transport: str | None = None) -> str:
@@ -99,9 +132,21 @@ def opencv_can_show() -> bool:
     return gui_backend(cv2.getBuildInformation()) is not None
 
 
-def play(url: str, transport: str | None = None) -> int:
-    """Show `url` in a window until it is closed; the player's exit code."""
+def play(url: str, transport: str | None = None, player: str = "auto", video_sink: str = DEFAULT_VIDEO_SINK,
+         frames: int | None = None) -> int:
+    """Show `url` in a window until it is closed (or `frames` were shown, with GStreamer); the exit code."""
     check_transport(transport)
+    if player not in PLAYERS:
+        raise UsageError(f"--player {player}: expected one of {', '.join(PLAYERS)}")
+    if player == GST:
+        if video_sink != "fakesink" and not has_display(os.environ):
+            choose_player(True, False, have_display=False)  # raises the same "no display" error as ffplay
+        gst = proc.which("gst-launch-1.0")
+        return _play_gst(gst_argv(url, transport, video_sink, frames, gst), url)
+    if player == FFPLAY:
+        if not has_display(os.environ):
+            choose_player(True, False, have_display=False)
+        return _play_ffplay(ffplay_argv(url, transport, proc.which("ffplay")))
     ffplay = shutil.which("ffplay")
     display = has_display(os.environ)
     player = choose_player(ffplay is not None, ffplay is None and display and opencv_can_show(), display)
@@ -137,6 +182,35 @@ def _play_ffplay(argv: list[str]) -> int:
     why = ffplay_failure(info.tail, argv[-1], info.returncode)
     if why:
         raise ProcessError(f"ffplay could not play {proc.scrub(argv[-1])}: {why}; check it with `camstream probe URL`")
+    return 0
+
+
+def gst_failure(tail: list[str], returncode: int | None) -> str | None:
+    """Why gst-launch stopped, or None after a normal end (window closed, EOS, or interrupted)."""
+    errors = [line for line in tail if line.startswith("ERROR:")]
+    for line in errors:  # the element's own message comes first, "pipeline doesn't want to preroll" after it
+        match = re.match(r"ERROR: from element \S+: (.*)", line)
+        if match:
+            return match.group(1)
+    if errors:
+        return errors[0][len("ERROR:") :].strip()
+    if returncode not in (0, None, -2, 130):
+        return tail[-1] if tail else f"exit status {returncode}"
+    return None
+
+
+def _play_gst(argv: list[str], url: str) -> int:
+    child = proc.Child("gst-play", argv, tail_lines=20)
+    child.start()
+    try:
+        child.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        info = child.stop(grace=2.0)
+    why = gst_failure(info.tail, info.returncode)
+    if why:
+        raise ProcessError(f"GStreamer could not play {proc.scrub(url)}: {why.rstrip('.')}; check it with `camstream probe URL`")
     return 0
 
 

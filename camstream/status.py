@@ -12,7 +12,7 @@ from typing import Any
 from camstream.storage.atomic import write_atomic
 from camstream.storage.layout import STATUS_FILE
 
-__all__ = ["STATUS_FILE", "Status", "pid_alive", "read_status", "remove_status", "write_status"]
+__all__ = ["STATUS_FILE", "Status", "load_status", "pid_alive", "read_status", "remove_status", "write_status"]
 
 
 @dataclass
@@ -87,4 +87,24 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
     pid = data.get("pid")
     if not isinstance(pid, int) or not pid_alive(pid):
         return None
+    return data
+
+
+def load_status(config: Path | None = None, state_dir: str | None = None) -> dict[str, Any]:
+    """The running instance's status for `camstream status` (the config finds the state directory)."""
+    from camstream.errors import NotRunningError
+
+    if state_dir and state_dir.strip() and config is None:
+        # A flag beats the environment and YAML, so the config need not be loaded to know the directory: a
+        # health check pays ~1 interpreter start, not the config loader too (issue 17). `~` as paths.state_dir.
+        directory = Path(os.path.expanduser(state_dir.strip()))
+    else:
+        from camstream.config import load_config
+
+        settings = {"paths.state_dir": ("--state-dir", state_dir)} if state_dir else {}
+        directory = load_config(config, flags=settings).state_dir
+    data = read_status(directory)
+    if data is None:
+        raise NotRunningError(f"camstream is not running (no live status in {directory}): "
+                              "start it with `camstream run`")
     return data

@@ -7,12 +7,15 @@ binary (path, size, mtime), so only the first call after an upgrade pays for run
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from camstream import __version__
 
@@ -43,6 +46,67 @@ def installed_distributions() -> dict[str, tuple[str, Path]]:
                 continue
             name, _, version = folder[: -len(".dist-info")].partition("-")
             found.setdefault(normalize(name), (version, Path(entry or ".", folder)))
+    return found
+
+
+def _metadata_dirs() -> list[tuple[str, Path]]:
+    """(normalised distribution name, folder) of every *.dist-info / *.egg-info on sys.path, first one wins."""
+    seen: set[str] = set()
+    out: list[tuple[str, Path]] = []
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for folder in names:
+            if not folder.endswith((".dist-info", ".egg-info")):
+                continue
+            name = normalize(folder.rsplit(".", 1)[0].split("-")[0])
+            if name not in seen:
+                seen.add(name)
+                out.append((name, Path(entry or ".", folder)))
+    return out
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """One `name = module:attr` line of a distribution's entry_points.txt."""
+
+    name: str
+    value: str
+    group: str
+
+    def load(self) -> Any:
+        """Import the module and return the attribute (as importlib.metadata.EntryPoint.load does)."""
+        module_name, _, attrs = self.value.partition(":")
+        target: Any = importlib.import_module(module_name.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            target = getattr(target, attr)
+        return target
+
+
+def entry_points(group: str) -> list[EntryPoint]:
+    """Installed entry points of `group`, read from entry_points.txt without importlib.metadata.
+
+    importlib.metadata pulls in email, zipfile and csv (~3 MB of RSS for the life of the supervisor, issue 17);
+    the file format is the packaging spec's INI subset ("Entry points specification"), so a few lines read it.
+    """
+    found: list[EntryPoint] = []
+    for _name, folder in _metadata_dirs():
+        try:
+            text = (folder / "entry_points.txt").read_text(errors="replace")
+        except OSError:
+            continue
+        section = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1].strip()
+            elif section == group and "=" in line:
+                name, _, value = line.partition("=")
+                found.append(EntryPoint(name.strip(), value.strip(), group))
     return found
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +15,7 @@ from typer.testing import CliRunner
 from camstream import player, proc
 from camstream.cli import app
 from camstream.errors import MissingToolError, UsageError
+from support import ffprobe_stream, free_port
 
 LOW = [
     "-hide_banner", "-loglevel", "warning",
@@ -178,3 +183,99 @@ def test_play_command_reports_a_refused_stream(monkeypatch: pytest.MonkeyPatch) 
     done = proc.run([sys.executable, "-m", "camstream", "play", url], timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: ffplay could not play {url}: Connection refused; check it with `camstream probe URL`"
+
+
+GST_TAIL = ["!", "avdec_h264", "!", "videoconvert", "!"]
+
+
+@pytest.mark.parametrize(
+    ("url", "transport", "sink", "frames", "expected"),
+    [
+        pytest.param("rtsp://127.0.0.1:8554/live", None, "autovideosink", None,
+                     ["gst-launch-1.0", "-q", "rtspsrc", "location=rtsp://127.0.0.1:8554/live", "latency=0",
+                      "buffer-mode=none", "!", "rtph264depay", *GST_TAIL, "autovideosink", "sync=false"],
+                     id="rtsp-window"),
+        pytest.param("rtsp://127.0.0.1:8554/live", "tcp", "autovideosink", None,
+                     ["gst-launch-1.0", "-q", "rtspsrc", "location=rtsp://127.0.0.1:8554/live", "latency=0",
+                      "buffer-mode=none", "protocols=tcp", "!", "rtph264depay", *GST_TAIL, "autovideosink",
+                      "sync=false"],
+                     id="rtsp-tcp"),
+        pytest.param("rtsp://h:8554/live", "udp", "fakesink", 30,
+                     ["gst-launch-1.0", "-q", "rtspsrc", "location=rtsp://h:8554/live", "latency=0",
+                      "buffer-mode=none", "protocols=udp", "!", "rtph264depay", *GST_TAIL,
+                      "identity", "eos-after=30", "!", "fakesink", "sync=false"],
+                     id="rtsp-headless-frames"),
+        pytest.param("rtmp://h:1935/live/cam", None, "xvimagesink", None,
+                     ["gst-launch-1.0", "-q", "rtmp2src", "location=rtmp://h:1935/live/cam", "!", "flvdemux", "!",
+                      "h264parse", *GST_TAIL, "xvimagesink", "sync=false"],
+                     id="rtmp"),
+    ],
+)  # fmt: skip
+def test_gst_argv(url: str, transport: str | None, sink: str, frames: int | None, expected: list[str]) -> None:
+    assert player.gst_argv(url, transport, sink, frames) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "sink", "match"),
+    [
+        pytest.param("srt://h:9000", "autovideosink", "rtsp:// and rtmp://", id="scheme"),
+        pytest.param("rtsp://h/live", "fakesink ! x", "sink element name", id="sink-injection"),
+    ],
+)
+def test_gst_argv_rejects(url: str, sink: str, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        player.gst_argv(url, None, sink)
+
+
+@pytest.mark.parametrize(
+    ("tail", "returncode", "expected"),
+    [
+        pytest.param(["ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not open resource.",
+                      "Additional debug info:", "ERROR: pipeline doesn't want to preroll."], 1,
+                     "Could not open resource.", id="element-error"),
+        pytest.param([], 0, None, id="eos"),
+        pytest.param([], -2, None, id="interrupted"),
+        pytest.param(["something odd"], 3, "something odd", id="other-exit"),
+    ],
+)  # fmt: skip
+def test_gst_failure(tail: list[str], returncode: int, expected: str | None) -> None:
+    assert player.gst_failure(tail, returncode) == expected
+
+
+def test_play_gst_without_display_exits_2_unless_headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run([sys.executable, "-m", "camstream", "play", "--player", "gst", "rtsp://127.0.0.1:9/live"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: no display to open a window on")
+    # fakesink needs no display: it gets as far as connecting, and says why it could not.
+    refused = subprocess.run([sys.executable, "-m", "camstream", "play", "--player", "gst", "--video-sink", "fakesink",
+                              f"rtsp://127.0.0.1:{free_port()}/live"], capture_output=True, text=True, timeout=60,
+                             env=env)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("error: GStreamer could not play rtsp://127.0.0.1:"), refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+
+
+def test_video_sink_needs_the_gst_player() -> None:
+    done = subprocess.run([sys.executable, "-m", "camstream", "play", "--video-sink", "fakesink", "rtsp://h/live"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr == "error: --video-sink and --frames: only with --player gst\n"
+
+
+@pytest.mark.slow
+def test_play_gst_decodes_a_real_camstream_rtsp_stream(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Headless: `camstream play --player gst --video-sink fakesink --frames 30` against a real camstream run."""
+    port = free_port()
+    cs = camstream_run("--source", "testsrc", "--resolution", "320x240", "--rtsp", "--rtsp-port", str(port),
+                       "--no-record", "--no-snapshots", "--state-dir", str(tmp_path / "state"), "--duration", "60")
+    url = f"rtsp://127.0.0.1:{port}/live"
+    cs.wait_for(lambda: ffprobe_stream(url, "-rtsp_transport", "tcp").get("codec_name") == "h264", 30, "RTSP stream")
+    for transport in ("udp", "tcp"):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "camstream", "play", "--player", "gst", "--transport", transport,
+                               "--video-sink", "fakesink", "--frames", "30", url],
+                              capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "" and done.stdout == ""
+        assert time.monotonic() - started >= 0.9  # 30 frames at 30 fps really flowed (not an instant EOS)

@@ -7,7 +7,6 @@ import inspect
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar, cast
@@ -18,13 +17,14 @@ from rich.live import Live
 from rich.table import Table
 
 from camstream import proc
-from camstream.app import Plan, check_writable, make_plan
+from camstream.app import Plan, make_plan
+from camstream.cli import replace_process_for_run
 from camstream.cli._logging import setup_logging
-from camstream.config import SETTINGS, Config, help_for, load_config, resolution
-from camstream.errors import ConfigError, NotRunningError
-from camstream.instance import Instance, claim
-from camstream.status import Status, read_status
-from camstream.supervise import Supervisor, install_signal_handlers
+from camstream.config import SETTINGS, help_for, load_config, resolution
+from camstream.errors import ConfigError
+from camstream.service import RunSpec, exec_service, serve
+from camstream.status import load_status
+from camstream.supervise import Status
 
 # Flag name -> dotted config key. Values arrive as text and are checked by the config parsers, so a bad value
 # gets the same one-line error whether it came from a flag, the environment or YAML.
@@ -321,23 +321,22 @@ def register(app: typer.Typer) -> None:
         del show_help  # handled by its callback
         settings = flags_to_settings(settings_flags)
         cfg = load_config(config, flags=settings)
-        setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
         if duration is not None and duration <= 0:
             raise ConfigError(f"--duration {duration}: expected a positive number of seconds")
-        instance = None
-        if not dry_run:
-            # Before any port check: a killed earlier instance's children may still hold the ports.
-            check_writable(cfg.state_dir, "paths.state_dir")
-            instance = claim(cfg.state_dir)
-        try:
-            plan = make_plan(cfg, dry_run=dry_run)
-            if dry_run:
-                print_dry_run(plan)
-                return
-            _run(cfg, plan, duration, Console(), instance)
-        finally:
-            if instance is not None:
-                instance.release()
+        spec = RunSpec(str(config) if config else None, settings, duration, log_json, verbose, quiet)
+        panel = sys.stdout.isatty() and not (log_json or cfg.log.json)
+        if not dry_run and not panel and replace_process_for_run():
+            # The service path (systemd, pipes, --log-json): the supervising process needs neither Typer nor Rich,
+            # so this process becomes `python -m camstream.service` (same pid) with the checked settings.
+            exec_service(spec)
+        setup_logging(cfg.log.level, log_json or cfg.log.json, verbose, quiet)
+        if dry_run:
+            print_dry_run(make_plan(cfg, dry_run=True))
+            return
+        if not panel:  # in-process: a test driving the Typer app directly
+            raise typer.Exit(serve(spec, cfg))
+        live = Live(console=Console(), refresh_per_second=2, transient=False)
+        raise typer.Exit(serve(spec, cfg, on_status=lambda s: live.update(_status_table(s)), around=live))
 
     @app.command()
     def status(
@@ -346,31 +345,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show what a running camstream is doing."""
-        settings = {"paths.state_dir": ("--state-dir", state_dir)} if state_dir else {}
-        cfg = load_config(config, flags=settings)
-        data = read_status(cfg.state_dir)
-        if data is None:
-            raise NotRunningError(f"camstream is not running (no live status in {cfg.state_dir}): "
-                                  "start it with `camstream run`")
+        data = load_status(config, state_dir)  # `status --json` is answered by cli/_fast.py without Typer
         if as_json:
             typer.echo(json.dumps(data, indent=1))
             return
         Console().print(_status_table(Status(**data)))
-
-
-def _run(cfg: Config, plan: Plan, duration: float | None, out: Console, instance: Instance | None = None) -> None:
-    plan.prepare(instance)
-    stop = threading.Event()
-    live: Live | None = None
-    on_status = None
-    if sys.stdout.isatty() and not cfg.log.json:
-        live = Live(console=out, refresh_per_second=2, transient=False)
-        on_status = lambda s: live.update(_status_table(s))  # noqa: E731 - tiny adapter
-    sup = Supervisor(plan.pipeline(), cfg.watchdog, stop, on_status=on_status)
-    install_signal_handlers(sup)
-    if live:
-        with live:
-            code = sup.run(duration)
-    else:
-        code = sup.run(duration)
-    raise typer.Exit(code)

@@ -62,6 +62,37 @@ ELEMENTS = {
 }
 
 
+TYPELIBS = ("Gst-1.0", "GstApp-1.0", "GstRtsp-1.0", "GstRtspServer-1.0")
+
+
+def _typelib_dirs() -> list[Path]:
+    # Where gobject-introspection looks: $GI_TYPELIB_PATH, then its libdir (Debian: multiarch /usr/lib/<triplet>).
+    dirs = [Path(d) for d in os.environ.get("GI_TYPELIB_PATH", "").split(os.pathsep) if d]
+    for root in ("/usr/lib", "/usr/local/lib", "/usr/lib64"):
+        dirs += sorted(Path(root).glob("*/girepository-1.0")) + [Path(root) / "girepository-1.0"]
+    return [d for d in dirs if d.is_dir()]
+
+
+def bindings_installed() -> tuple[bool, str]:
+    """The supervisor's check before it plans a run: PyGObject and the typelibs, without loading GStreamer.
+
+    Loading gi and GStreamer costs ~17 MB of RSS for the life of the process (issue 17); only the server process
+    needs them, and it runs the full check (available(), plugins included) and exits 2 with its reason.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("gi") is None:
+        return available()  # says how to install PyGObject
+    dirs = _typelib_dirs()
+    if not dirs:
+        return available()  # an unusual layout: ask GStreamer itself
+    missing = [name for name in TYPELIBS if not any((d / f"{name}.typelib").exists() for d in dirs)]
+    if missing:
+        return False, f"GStreamer RTSP server bindings missing ({', '.join(missing)}): sudo apt install " \
+                      f"{' '.join(APT_PACKAGES)}"
+    return True, "PyGObject and the gst-rtsp-server bindings are installed"
+
+
 def available() -> tuple[bool, str]:
     """Whether this Python can run the builtin server; when not, the reason and what to install."""
     try:
@@ -156,7 +187,7 @@ class BuiltinRtspServer(ManagedServer):
     @classmethod
     def from_config(cls, cfg: Config, *, dry_run: bool = False) -> BuiltinRtspServer:
         """The server for rtsp.*; its ingest port is picked now so the FFmpeg argv can name it."""
-        ok, why = available()
+        ok, why = bindings_installed()  # not available(): that loads GStreamer into the supervisor
         if not ok:
             raise ConfigError(f"rtsp.server=builtin: {why}")
         if not dry_run:
@@ -208,7 +239,7 @@ class BuiltinRtspServer(ManagedServer):
 
     def _launch(self) -> Launch:
         """Check the bindings and both ports, then run `python -m camstream.servers.rtsp_builtin`."""
-        ok, why = available()
+        ok, why = bindings_installed()
         if not ok:
             raise MissingToolError("gst-rtsp-server for Python", why)
         check_port_free(self.address, self.port, self.RTSP_PORT_FIX)
@@ -310,6 +341,10 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point of the server process."""
     ns = parse_args(args)
+    # gi imports asyncio, and asyncio imports ssl when it can: libssl and libcrypto, ~4.5 MB of RSS in this
+    # process, which speaks no TLS. asyncio runs without ssl (it treats ImportError as "no TLS"); a None entry in
+    # sys.modules makes that import fail (Python reference, "The module cache"). Issue 17: server <= 35 MB.
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     logging.basicConfig(level=ns.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ok, why = available()
     if not ok:

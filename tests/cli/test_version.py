@@ -59,3 +59,20 @@ def test_requirements_reads_extras_and_skips_test_only_ones(tmp_path: Path) -> N
         "Requires-Dist: colorama; platform_system == \"Windows\"\n\nRequires-Dist: not-a-header\n")
     assert versions.requirements(dist, ("rtsp",)) == ["typer", "pyyaml", "pygobject", "colorama"]
     assert versions.requirements(dist) == ["typer", "pyyaml", "colorama"]
+
+
+def test_entry_points_agree_with_importlib_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean reader the supervisor uses finds what importlib.metadata finds, first distribution winning."""
+    import importlib.metadata
+
+    for group in ("camstream.outputs", "console_scripts"):
+        lean = sorted((e.name, e.value) for e in versions.entry_points(group))
+        assert lean == sorted((e.name, e.value) for e in importlib.metadata.entry_points(group=group)), group
+    dist = tmp_path / "extra_plugin-2.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[other]\nx = a:b\n\n[camstream.outputs]\n# a comment\n"
+                                           "webrtc = json:JSONDecoder\nnested = os.path:join\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = {e.name: e for e in versions.entry_points("camstream.outputs")}
+    assert found["webrtc"].load() is json.JSONDecoder and found["nested"].load() is os.path.join
+    assert "x" not in found and {"rtsp", "record"} <= set(found)

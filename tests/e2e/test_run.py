@@ -171,7 +171,7 @@ def test_dry_run_prints_command_and_files(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_and_entry_point_agree() -> None:
-    assert run_cli("--version").stdout.strip() == "camstream 0.1.0"
+    assert run_cli("--version").stdout.splitlines()[0] == "camstream 0.1.0"
     assert os.access(Path(os.sys.executable).parent / "camstream", os.X_OK)
 
 

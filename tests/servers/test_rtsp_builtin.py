@@ -18,7 +18,8 @@ import pytest
 from camstream import proc
 from camstream.errors import ConfigError, PortInUseError, ServerError
 from camstream.servers import rtsp_builtin
-from camstream.servers.rtsp_builtin import BuiltinRtspServer, check_port_free, server_argv
+from camstream.net import check_port_free
+from camstream.servers.rtsp_builtin import BuiltinRtspServer, server_argv
 from support import free_port
 
 AVAILABLE, WHY = rtsp_builtin.available()
