@@ -128,7 +128,8 @@ def test_page_asks_for_credentials_when_set(camstream_run, browser, tmp_path: Pa
         context.close()
 
 
-@pytest.mark.parametrize("mode", ["", "?mode=mse"], ids=["auto", "fallback"])
+# webrtc: the default profile (auto -> constrained baseline with the page on) negotiates over WebRTC (issue 15).
+@pytest.mark.parametrize("mode", ["", "?mode=mse", "?mode=webrtc"], ids=["auto", "fallback", "webrtc"])
 def test_page_live_view_indicator_and_latency(camstream_run, browser, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
     """With the media hub (camstream.web.media) present: frames advance, the indicator says live, the --clock
     stamp gives a latency readout, and the status counts the browser viewer under its protocol."""
@@ -146,7 +147,7 @@ def test_page_live_view_indicator_and_latency(camstream_run, browser, tmp_path: 
         page.wait_for_function("+document.getElementById('latency-ms').textContent > 0", timeout=30000)
         # auto may fall back to mse on a loaded box (no WebRTC frame within the player's connect timeout)
         protocol = page.evaluate("window.camstreamPage.player.mode")
-        assert protocol == "mse" if mode else protocol in ("webrtc", "mse")
+        assert protocol == mode.removeprefix("?mode=") if mode else protocol in ("webrtc", "mse")
         page.wait_for_function(f"document.querySelector('#status tr[data-field=\"viewers_by_protocol\"] td')"
                                f".textContent.includes('{protocol} 1')", timeout=15000)
         # Constrained baseline in the stream itself (the hub reads the SPS; the page refreshes /api/info every 5 s).
