@@ -338,6 +338,8 @@ class Supervisor:
         """A dead (or hung) server is restarted on its own: FFmpeg's isolated output reconnects to it by itself,
         so capture and recording never stop for a server crash."""
         self._note_restart(Restart(f"{server.role} server {why}", server.tail()))
+        # Written now, not at the next 1 s tick: the restarted server (the web API) may answer before that.
+        self._publish_status(force=True)
         try:
             server.stop(grace=1.0)
             server.start()
