@@ -104,8 +104,9 @@ def test_rpicam_source_end_to_end(mode: str, camstream_run, tmp_path: Path) -> N
     first = tools.calls()[0]
     assert first[:12] == ["rpicam-vid", "-t", "0", "--nopreview", "--camera", "0", "--width", "1280",
                           "--height", "720", "--framerate", "25"]
+    # profile=auto is constrained baseline: the web page is on with any live output, and browsers need it.
     codec = ["--codec", "yuv420"] if mode == "yuv" else [
-        "--codec", "h264", "--inline", "--intra", "25", "--profile", "main", "--bitrate", "2000000",
+        "--codec", "h264", "--inline", "--intra", "25", "--profile", "baseline", "--bitrate", "2000000",
         "--low-latency", "--flush"]
     assert first[12:] == [*codec, "-o", "-"]
 
