@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from camstream.storage.atomic import write_atomic
 from camstream.web import api
 
 log = logging.getLogger("camstream.web")
@@ -329,14 +330,12 @@ def build_app(settings: Settings, hub: Any | None = None, gate: MediaGate | None
 
 
 def write_status(path: Path, hub: Any | None, started_at: float) -> None:
-    """The status file camstream's supervisor reads (written to a temp name, then renamed)."""
+    """The status file camstream's supervisor reads (replaced atomically, so it never reads half a file)."""
     stats = hub_stats(hub)
     data = {"pid": os.getpid(), "updated_at": time.time(), "started_at": started_at, "live": hub is not None,
             "viewers_by_protocol": viewers_by_protocol(stats), "ingest_bytes": ingest_bytes(stats), "media": stats}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(data, default=str))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, default=str))
     except OSError as exc:
         log.debug("status file %s: %s", path, exc)
 
