@@ -103,6 +103,16 @@ def media_description(audio: bool = False) -> str:
     return f"( {video} {AUDIO_MEDIA} )" if audio else f"( {video} )"
 
 
+class _SharedFactory(GstRtspServer.RTSPMediaFactory):
+    """A shared media factory whose one media serves every URL spelling of its mount."""
+
+    def do_gen_key(self, _url: GstRtsp.RTSPUrl) -> str:
+        # The default key is port + path + query of the request URL (rtsp-media-factory.c default_gen_key), so
+        # a viewer that names the server differently (no port, a query string, SETUP without DESCRIBE on
+        # .../stream=0) would get a media of its own, which the ingest cannot feed alongside the first one.
+        return "camstream"
+
+
 @dataclass
 class Settings:
     """What the server listens on and who may watch."""
@@ -165,7 +175,7 @@ class RtspServer:
         # media to prepare, i.e. for the encoder's next keyframe (up to 20 s while no encoder is
         # connected, rtsp-media.c), and must not hold up other viewers or the main loop meanwhile.
         server.get_thread_pool().set_max_threads(CLIENT_THREADS)
-        factory = GstRtspServer.RTSPMediaFactory()
+        factory = _SharedFactory()
         factory.set_launch(media_description(s.audio))
         factory.set_shared(True)  # one media (one appsrc) for every viewer
         # UDP by default, interleaved TCP for clients that ask; no multicast.
