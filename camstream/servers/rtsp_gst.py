@@ -160,6 +160,7 @@ class RtspServer:
         self._client_ids = itertools.count()
         self._guard = ViewerGuard()
         self._dropped = 0
+        self._status_failing = False
         self._sessions: dict[int, list[GstRtspServer.RTSPSession]] = {}
         self._clients: dict[int, tuple[GstRtspServer.RTSPClient, int]] = {}
         self._server = self._make_server()
@@ -457,11 +458,27 @@ class RtspServer:
 
     def _write_status(self) -> bool:
         path = self.settings.status_file
-        if path:
+        if not path:
+            return True
+        try:
+            write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
+        except OSError as exc:
+            # A full state directory: camstream takes a status file that stops changing for a hung server and
+            # restarts it (rtsp_builtin.py hung()). Touching the file needs no free blocks, so the heartbeat
+            # goes on and live is untouched; the viewer counts are stale meanwhile. One line, not one a second.
             try:
-                write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
-            except OSError as exc:
-                log.warning("cannot write status file %s: %s", path, exc)
+                with open(path, "ab"):
+                    os.utime(path)
+            except OSError:
+                pass
+            if not self._status_failing:
+                log.warning("cannot write status file %s: %s; serving on, status not updated until it can",
+                            path, exc.strerror or exc)
+                self._status_failing = True
+            return True
+        if self._status_failing:
+            log.info("status file %s is written again", path)
+            self._status_failing = False
         return True
 
     def _cleanup_sessions(self) -> bool:

@@ -50,7 +50,12 @@ class Chunk:
 
 
 class ChunkWatcher:
-    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4."""
+    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4.
+
+    The list is a FIFO when the state directory can hold one: FFmpeg's appends then never need a free block,
+    so a full state directory cannot make every chunk look unfinished (which the stall watchdog would answer
+    with a restart every 20 s, live included). Where no FIFO can be made, it is a plain file.
+    """
 
     def __init__(self, segment_list: Path, video_dir: Path, latest_dir: Path) -> None:
         self.segment_list = segment_list
@@ -58,29 +63,73 @@ class ChunkWatcher:
         self.latest_dir = latest_dir
         self._offset = 0
         self._partial = ""
+        self._fifo: int | None = None  # our read end, open before FFmpeg opens the write end (never blocks)
         self.finished: list[Chunk] = []
         self.last: Chunk | None = None
         self.last_at: float | None = None  # monotonic time the last chunk landed
 
     def reset(self) -> None:
         """Start a fresh list (before each FFmpeg start); entries already read stay handled."""
+        self._offset = 0
+        self._partial = ""
+        if self._fifo is not None and self._is_our_fifo():
+            self._read_fifo()  # what the last FFmpeg wrote after the last poll is stale now
+            return
+        self.close()
         try:
             self.segment_list.unlink()
         except FileNotFoundError:
             pass
-        self._offset = 0
-        self._partial = ""
+        try:
+            os.mkfifo(self.segment_list, 0o600)
+            # O_NONBLOCK: open returns at once, reads never wait; FFmpeg's open for writing finds a reader.
+            self._fifo = os.open(self.segment_list, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            log.debug("segment list %s as a plain file (no FIFO: %s)", self.segment_list, exc.strerror)
+            self.segment_list.unlink(missing_ok=True)
 
-    def poll(self) -> list[Chunk]:
-        """Handle chunks FFmpeg has closed since the last call; returns them."""
+    def close(self) -> None:
+        """Close the FIFO's read end (when the run ends)."""
+        if self._fifo is not None:
+            os.close(self._fifo)
+            self._fifo = None
+
+    def _is_our_fifo(self) -> bool:
+        assert self._fifo is not None
+        try:
+            st, mine = os.stat(self.segment_list), os.fstat(self._fifo)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _read_fifo(self) -> str:
+        assert self._fifo is not None
+        data = b""
+        while True:
+            try:
+                block = os.read(self._fifo, 65536)
+            except BlockingIOError:  # a writer is connected and has nothing more for now
+                break
+            if not block:  # no writer (FFmpeg stopped or not started yet)
+                break
+            data += block
+        return data.decode(errors="replace")
+
+    def _read(self) -> str:
+        if self._fifo is not None:
+            return self._read_fifo()
         try:
             with self.segment_list.open("r") as fh:
                 fh.seek(self._offset)
                 data = fh.read()
                 self._offset = fh.tell()
         except FileNotFoundError:
-            return []
-        data = self._partial + data
+            return ""
+        return data
+
+    def poll(self) -> list[Chunk]:
+        """Handle chunks FFmpeg has closed since the last call; returns them."""
+        data = self._partial + self._read()
         lines = data.split("\n")
         self._partial = lines.pop()  # an incomplete last line waits for the next poll
         landed = []
