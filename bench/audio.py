@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import report
 from bench.avsource import AvSource, pulse_with_pipe_source
 from camstream import avsync, proc
 from camstream.supervise import read_status
@@ -214,13 +215,7 @@ def render_cpu(cpu: tuple[float, float], size: str) -> str:
 
 def update_section(text: str, name: str, body: str) -> str:
     """Replace (or append) the part of bench/audio.md between <!-- name --> markers."""
-    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = f"{begin}\n{body}{end}\n"
-    if begin in text and end in text:
-        return text[: text.index(begin)] + block + text[text.index(end) + len(end) + 1:]
-    if not text:
-        text = "# Sound: A/V sync and CPU (`make bench-audio`, bench/audio.py)\n\n"
-    return text + block + "\n"
+    return report.put_section(text, name, body, title="# Sound: A/V sync and CPU (`make bench-audio`, bench/audio.py)\n")
 
 
 def main(argv: list[str] | None = None) -> int:

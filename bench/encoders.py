@@ -23,13 +23,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import report
 from camstream import encoders
 from camstream.config import VideoConfig
 from camstream.encoders import Knobs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.md"
-START, END = "<!-- bench.encoders:start -->", "<!-- bench.encoders:end -->"
+SECTION = "bench.encoders"  # its markers in results.md (bench.report.put_section)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 PROFILES = ("baseline", "main", "high")
 SIZES = ((1280, 720), (1920, 1080))
@@ -113,7 +114,7 @@ def auto_choice(width: int, height: int, fps: int) -> str:
 
 def render(cpu: list[CpuRow], qual: list[QualityRow], meta: str) -> str:
     """The markdown section."""
-    lines = [START, "## libx264 presets and H.264 profiles (bench/encoders.py)", "", meta, "",
+    lines = ["## libx264 presets and H.264 profiles (bench/encoders.py)", "", meta, "",
              "Encoder CPU, % of one core at real time (CPU seconds per second of video; the test-pattern "
              "generator's own CPU subtracted). camstream's `--preset auto` picks from cores x pixel rate "
              "(`camstream/encoders.py` AUTO_PRESETS): up to 15 Mpx/s per core veryfast, up to 30 superfast, "
@@ -131,20 +132,8 @@ def render(cpu: list[CpuRow], qual: list[QualityRow], meta: str) -> str:
               "| preset | profile | PSNR | kbit/s | signalled |", "|---|---|---|---|---|"]
     for r in qual:
         lines.append(f"| {r.preset} | {r.profile} | {r.psnr:.2f} | {r.kbps:.0f} | {r.signalled} |")
-    lines.append(END)
     return "\n".join(lines) + "\n"
 
-
-def write_section(section: str, results: Path = RESULTS) -> None:
-    """Insert or replace this module's section in results.md."""
-    text = results.read_text() if results.exists() else "# camstream benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.cpu_count()} cores, load average at start {load[0]:.2f}; the box is shared, so CPU figures carry "
             f"other engineers' load as cache and frequency effects). {seconds:g}-second clips, median of {runs} "
             f"run(s); FFmpeg's libx264 with camstream's argv (zerolatency, no B-frames, 1 s GOP, 2 Mb/s VBV).")
-    write_section(render(cpu, qual, meta), ns.out)
+    report.write_section(ns.out, SECTION, render(cpu, qual, meta))
     print(f"wrote {ns.out}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.startup import TARGET_RATIO as TARGET_STARTUP_RATIO
 from bench.startup import StartupRow
@@ -419,3 +420,31 @@ def render_startup(rows: list[StartupRow]) -> str:
         ratio = "1.00" if row.ratio is None else f"{row.ratio:.2f}"
         out.append(f"| `{row.command}` | {row.seconds * 1000:.0f} | {ratio} | {row.rss / MB:.1f} |")
     return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sections other bench modules add to a results file (bench.encoders, bench.web_media, bench.audio): each lives
+# between <!-- name --> and <!-- /name --> so a later run replaces it in place and never duplicates it.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def section_markers(name: str) -> tuple[str, str]:
+    """The opening and closing comment around section `name`."""
+    return f"<!-- {name} -->", f"<!-- /{name} -->"
+
+
+def put_section(text: str, name: str, body: str, title: str = "# camstream benchmark results\n") -> str:
+    """`text` with section `name` replaced by `body` (appended when absent; `title` starts an empty file)."""
+    begin, end = section_markers(name)
+    block = f"{begin}\n{body.rstrip(chr(10))}\n{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        return head + block + ("\n" + tail if tail else "")
+    text = text.rstrip("\n") if text.strip() else title.rstrip("\n")
+    return text + "\n\n" + block
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Insert or replace section `name` of the results file at `path`."""
+    path.write_text(put_section(path.read_text() if path.exists() else "", name, body))

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import psutil
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.md"
-START, END = "<!-- bench.web_media:start -->", "<!-- bench.web_media:end -->"
+SECTION = "bench.web_media"  # its markers in results.md (bench.report.put_section)
 TARGET_RATIO = 1.5
 
 
@@ -70,7 +72,7 @@ def render(latency: list[LatencyRow], cpu: list[CpuRow], meta: str) -> str:
     """The markdown section."""
     rtsp = next((r.p50 for r in latency if r.path.startswith("RTSP")), None)
     webrtc = next((r.p50 for r in latency if r.path == "WebRTC (WHEP)"), None)
-    lines = [START, "## Browser live view (bench/web_media.py)", "", meta, "",
+    lines = ["## Browser live view (bench/web_media.py)", "", meta, "",
              "Glass-to-glass latency, ms (wall-clock stamp burnt in before the encoder, read back from the frame the "
              "viewer shows; one encode feeds all paths in the same run). The GStreamer viewer stops at its decoder's "
              "output; the browser rows run to the rendering step that shows the frame (requestVideoFrameCallback's "
@@ -92,20 +94,8 @@ def render(latency: list[LatencyRow], cpu: list[CpuRow], meta: str) -> str:
     for c in cpu:
         per = "-" if base is None or c.viewers == 0 else f"{(c.percent - base) / c.viewers:.1f}%"
         lines.append(f"| {c.viewers} {c.kind} | {c.percent:.1f}% | {per} |")
-    lines.append(END)
     return "\n".join(lines) + "\n"
 
-
-def write_section(section: str, results: Path = RESULTS) -> None:
-    """Insert or replace this module's section in results.md."""
-    text = results.read_text() if results.exists() else "# camstream benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results.write_text(text)
 
 
 def publisher_argv(width: int, height: int, fps: int, rtsp_ingest: int, web_ingest: int) -> list[str]:
@@ -199,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{viewers} browser viewers for CPU; headless Chromium (software decoding); load average at start "
             f"{load[0]:.1f} on {os.cpu_count()} cores.")
     section = render(latency, cpu, meta)
-    write_section(section, ns.out)
+    report.write_section(ns.out, SECTION, section)
     print(section)
     return 0
 

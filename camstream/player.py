@@ -6,7 +6,7 @@ import importlib.util
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from camstream import proc
@@ -142,17 +142,18 @@ def play(url: str, transport: str | None = None, player: str = "auto", video_sin
         if video_sink != "fakesink" and not has_display(os.environ):
             choose_player(True, False, have_display=False)  # raises the same "no display" error as ffplay
         gst = proc.which("gst-launch-1.0")
-        return _play_gst(gst_argv(url, transport, video_sink, frames, gst), url)
+        return _play("GStreamer", gst_argv(url, transport, video_sink, frames, gst), url, gst_failure)
     if player == FFPLAY:
         if not has_display(os.environ):
             choose_player(True, False, have_display=False)
-        return _play_ffplay(ffplay_argv(url, transport, proc.which("ffplay")))
+        return _play("ffplay", ffplay_argv(url, transport, proc.which("ffplay")), url,
+                     lambda tail, code: ffplay_failure(tail, url, code))
     ffplay = shutil.which("ffplay")
     display = has_display(os.environ)
     player = choose_player(ffplay is not None, ffplay is None and display and opencv_can_show(), display)
     if player == FFPLAY:
         assert ffplay is not None
-        return _play_ffplay(ffplay_argv(url, transport, ffplay))
+        return _play("ffplay", ffplay_argv(url, transport, ffplay), url, lambda tail, code: ffplay_failure(tail, url, code))
     return _play_opencv(url, transport)
 
 
@@ -170,21 +171,6 @@ def ffplay_failure(tail: list[str], url: str, returncode: int | None) -> str | N
     return None
 
 
-def _play_ffplay(argv: list[str]) -> int:
-    child = proc.Child("ffplay", argv, tail_lines=20)
-    child.start()
-    try:
-        child.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        info = child.stop(grace=2.0)
-    why = ffplay_failure(info.tail, argv[-1], info.returncode)
-    if why:
-        raise ProcessError(f"ffplay could not play {proc.scrub(argv[-1])}: {why}; check it with `camstream probe URL`")
-    return 0
-
-
 def gst_failure(tail: list[str], returncode: int | None) -> str | None:
     """Why gst-launch stopped, or None after a normal end (window closed, EOS, or interrupted)."""
     errors = [line for line in tail if line.startswith("ERROR:")]
@@ -199,8 +185,9 @@ def gst_failure(tail: list[str], returncode: int | None) -> str | None:
     return None
 
 
-def _play_gst(argv: list[str], url: str) -> int:
-    child = proc.Child("gst-play", argv, tail_lines=20)
+def _play(label: str, argv: list[str], url: str, why_stopped: Callable[[list[str], int | None], str | None]) -> int:
+    """Run a player until it is closed or interrupted; a failure becomes one ProcessError line."""
+    child = proc.Child(label, argv, tail_lines=20)
     child.start()
     try:
         child.wait()
@@ -208,9 +195,9 @@ def _play_gst(argv: list[str], url: str) -> int:
         pass
     finally:
         info = child.stop(grace=2.0)
-    why = gst_failure(info.tail, info.returncode)
+    why = why_stopped(info.tail, info.returncode)
     if why:
-        raise ProcessError(f"GStreamer could not play {proc.scrub(url)}: {why.rstrip('.')}; check it with `camstream probe URL`")
+        raise ProcessError(f"{label} could not play {proc.scrub(url)}: {why.rstrip('.')}; check it with `camstream probe URL`")
     return 0
 
 

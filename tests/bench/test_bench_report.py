@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench import cases, report
 from bench.startup import StartupRow
 
@@ -71,3 +73,15 @@ def test_seed_rtsp_launch_uses_camstreams_encoder_settings() -> None:
     generator = cases.stamped_generator_argv(video, "/tmp/f.y4m")
     assert generator[-4:] == ["-f", "yuv4mpegpipe", "-y", "/tmp/f.y4m"] and "-re" in generator
     assert video.knobs().preset == video.config().preset == "veryfast"
+
+
+def test_sections_are_replaced_in_place_never_duplicated(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+    report.write_section(results, "bench.encoders", "## Encoders\nfirst run\n")
+    assert results.read_text() == "# camstream benchmark results\n\n<!-- bench.encoders -->\n## Encoders\nfirst run\n<!-- /bench.encoders -->\n"
+    report.write_section(results, "bench.web_media", "## Browser\n")
+    report.write_section(results, "bench.encoders", "## Encoders\nsecond run")
+    text = results.read_text()
+    assert text.count("<!-- bench.encoders -->") == 1 and "first run" not in text and "second run\n<!-- /bench" in text
+    assert text.index("bench.encoders") < text.index("bench.web_media")  # replaced where it was
+    assert report.put_section("", "x", "b", title="# T\n") == "# T\n\n<!-- x -->\nb\n<!-- /x -->\n"

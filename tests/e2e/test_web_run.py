@@ -264,3 +264,30 @@ def test_web_server_crash_is_restarted_without_touching_ffmpeg(camstream_run, tm
     assert cs.child("ffmpeg").pid == ffmpeg_pid  # capture never stopped for the page
     values = metric_values(web.get("/metrics")[2].decode())
     assert values[("camstream_restart_reasons_total", (("reason", "server_exited"),))] == 1
+
+
+def test_viewers_by_protocol_count_real_rtsp_and_rtmp_viewers(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rtsp_port, rtmp_port = free_port(), free_port()
+    cs, port = start(camstream_run, tmp_path, "--rtsp-port", str(rtsp_port), "--rtmp", "--rtmp-port", str(rtmp_port),
+                     "--rtmp-stat-port", str(free_port()), "--no-record", "--no-snapshots")
+    web = Http(port)
+
+    def viewers() -> dict[str, float]:
+        values = metric_values(web.get("/metrics")[2].decode())
+        return {dict(k[1])["protocol"]: v for k, v in values.items() if k[0] == "camstream_viewers"}
+
+    cs.wait_for(lambda: viewers().get("rtmp") == 0 and viewers().get("rtsp") == 0, 30, "both servers counting")
+    clients = [subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", *extra, "-i", url, "-c", "copy", "-f", "null", "-"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for url, extra in ((f"rtsp://127.0.0.1:{rtsp_port}/live", ["-rtsp_transport", "tcp"]),
+                                  (f"rtmp://127.0.0.1:{rtmp_port}/live/cam", []))]
+    try:
+        cs.wait_for(lambda: (viewers().get("rtsp"), viewers().get("rtmp")) == (1, 1), 20, "one RTSP and one RTMP viewer")
+        status = web.json("/api/status")
+        assert status["viewers_by_protocol"]["rtmp"] == 1 and status["viewers_by_protocol"]["rtsp"] == 1, status
+    finally:
+        for client in clients:
+            client.kill()
+            client.wait()
+    cs.wait_for(lambda: (viewers().get("rtsp"), viewers().get("rtmp")) == (0, 0), 30, "the viewers gone")
+    assert cs.stop() == 0

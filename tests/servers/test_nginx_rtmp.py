@@ -334,6 +334,7 @@ def test_publish_play_and_stat(make_server) -> None:  # type: ignore[no-untyped-
         assert wait_for(lambda: (s := server.stat().stream("cam")) is not None and s.publishing, 10), server.stat()
         player.start()
         assert wait_for(lambda: server.stat().viewers == 1, 10), server.stat()
+        assert server.viewers() == 1  # what the supervisor reports as viewers_by_protocol["rtmp"]
         # ffprobe's FLV demuxer waits for an audio track that never comes; 1 s of analysis is enough for video.
         probe = proc.run(
             ["ffprobe", "-v", "error", "-analyzeduration", "1000000", "-select_streams", "v:0",
