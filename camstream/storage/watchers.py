@@ -160,6 +160,10 @@ class ChunkWatcher:
         start_s, _, end_s = times.partition(",")
         part = self.video_dir / name
         final = self.video_dir / name.removesuffix(PART_SUFFIX)
+        if final.exists() and part.exists():
+            # The wall clock was stepped back (NTP on a board without an RTC): FFmpeg's strftime gave this chunk
+            # the name of one already finished. Never overwrite a recording; keep both, the later one suffixed.
+            final = _unused_name(final)
         try:
             _trim(part)  # a chunk whose last write failed (disk full) ends after its last complete fragment
             replace(part, final, durable=True)  # the data is on disk before the name says "finished" (power cuts)
@@ -178,6 +182,15 @@ class ChunkWatcher:
         return Chunk(final, stamp_time(final.name), duration)
 
 
+def _unused_name(path: Path) -> Path:
+    """`path` with -1, -2, ... before the suffix: the first name nothing has (20261203T170604Z-1.mp4)."""
+    stem = path.name.removesuffix(CHUNK_SUFFIX)
+    n = 1
+    while (candidate := path.with_name(f"{stem}-{n}{CHUNK_SUFFIX}")).exists():
+        n += 1
+    return candidate
+
+
 class SnapshotWatcher:
     """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically).
 
@@ -191,6 +204,7 @@ class SnapshotWatcher:
         self.images_dir = images_dir
         self.latest_dir = latest_dir
         self.last: Path | None = newest_file(images_dir, IMAGE_SUFFIX)
+        self._last_key: tuple[str, int, int] | None = None  # name, inode, mtime of the last one seen
         self.last_at: float | None = None  # monotonic time the last snapshot was seen
         self.count = 0
 
@@ -199,15 +213,26 @@ class SnapshotWatcher:
         now = time.time() if now is None else now
         for offset in range(self.LOOKBACK + 1):
             name = time.strftime(SNAPSHOT_PATTERN, time.gmtime(now - offset))
-            if self.last is not None and name <= self.last.name:
-                return None
             candidate = self.images_dir / name
-            if candidate.exists():
-                self.last = candidate
-                self.last_at = time.monotonic()
-                self.count += 1
-                _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
-                return candidate
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            key = (name, st.st_ino, st.st_mtime_ns)
+            if key == self._last_key:
+                return None  # the newest one is the one we saw already
+            if self.last is not None and name <= self.last.name and not now - self.LOOKBACK - 1 <= st.st_mtime <= now + 1:
+                # Not newer by name and not written just now: an old snapshot. (Newer by name than the last one
+                # or freshly written: after the wall clock was stepped back, FFmpeg writes under names it used
+                # before, and a watcher that wanted names after the last one would see nothing new until the clock
+                # caught up, and the stall watchdog would restart FFmpeg all that time.)
+                continue
+            self.last = candidate
+            self._last_key = key
+            self.last_at = time.monotonic()
+            self.count += 1
+            _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
+            return candidate
         return None
 
 

@@ -51,3 +51,20 @@ def test_a_plain_file_where_no_fifo_can_be_made(tmp_path: Path) -> None:
     (tmp_path / "video" / "20260101T000000Z.mp4.part").write_bytes(b"x")
     w.segment_list.write_text("20260101T000000Z.mp4.part,0.0,2.0\n")
     assert [c.path.name for c in w.poll()] == ["20260101T000000Z.mp4"]
+
+
+def test_a_reused_name_never_overwrites_a_finished_chunk(tmp_path: Path) -> None:
+    # The wall clock stepped back: FFmpeg names the new chunk like one that already landed.
+    (tmp_path / "state").mkdir()
+    w = _watcher(tmp_path)
+    w.reset()
+    video = tmp_path / "video"
+    (video / "20260101T000000Z.mp4").write_bytes(b"first")
+    (video / "20260101T000000Z-1.mp4").write_bytes(b"second")
+    (video / "20260101T000000Z.mp4.part").write_bytes(b"third")
+    _write(w.segment_list, "20260101T000000Z.mp4.part,0.0,2.0\n")
+    assert [c.path.name for c in w.poll()] == ["20260101T000000Z-2.mp4"]
+    assert [(p.name, p.read_bytes()) for p in sorted(video.iterdir())] == [
+        ("20260101T000000Z-1.mp4", b"second"), ("20260101T000000Z-2.mp4", b"third"), ("20260101T000000Z.mp4", b"first")]
+    assert (tmp_path / "latest" / "latest_video.mp4").resolve() == video / "20260101T000000Z-2.mp4"
+    w.close()
