@@ -41,6 +41,20 @@ INGEST_RETRY_S = 1
 RTP_MTU = 1200
 
 
+# gst_buffer_copy(): metadata and a new reference to the same memory (no bytes copied).
+_SHALLOW_COPY = (Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
+                 | Gst.BufferCopyFlags.MEMORY)
+
+
+def shallow_copy(buf: Gst.Buffer) -> Gst.Buffer:
+    """A new buffer sharing `buf`'s memory, whose timestamps can be set without touching `buf`'s."""
+    # Never buf.copy(): from Python that is GBoxed.copy, i.e. gst_mini_object_ref, which returns the SAME buffer
+    # (checked with PyGObject 3.50, GStreamer 1.22). Each viewer then re-stamped the one buffer every viewer had
+    # queued: an earlier viewer's pipeline sent some frames with a later viewer's running time (RTP timestamps
+    # seconds off), and Chromium held or dropped them (issue 13: early WebRTC viewers at 2-80% of frames).
+    return buf.copy_region(_SHALLOW_COPY, 0, buf.get_size())
+
+
 def init() -> None:
     """Initialise GStreamer (idempotent)."""
     Gst.init(None)
@@ -180,7 +194,7 @@ class Ingest:
             return Gst.FlowReturn.OK
         buf = sample.get_buffer()
         self.connected = True
-        out = buf.copy()  # shares the memory; only the timestamps change
+        out = shallow_copy(buf)  # shares the memory; only the timestamps change
         ref = buf.dts if buf.dts != Gst.CLOCK_TIME_NONE else buf.pts
         now = clock_ns()
         if ref == Gst.CLOCK_TIME_NONE:
@@ -364,7 +378,7 @@ class WebRtcPeer:
             self.frames_dropped += 1
             return
         self._need_keyframe = False
-        out = frame.buffer.copy()
+        out = shallow_copy(frame.buffer)  # every viewer gets its own timestamps on the shared memory
         # RTP timestamps from the arrival time, on this viewer's running time (every pipeline of the hub runs on
         # the same system clock). A browser sizes its jitter buffer from how arrival times stray from RTP
         # timestamps; with the encoder's own timestamps the encoder's uneven pace on a busy board counted as
