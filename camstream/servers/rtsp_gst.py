@@ -145,6 +145,7 @@ class RtspServer:
         self._bus_watch = 0
         self._ingest_connected = False
         self._frames_in = 0
+        self._bytes_in = 0  # H.264 and AAC bytes from the encoder: the encode's bitrate when nothing is recorded
         self._last_frame: float | None = None
         self._viewers: set[int] = set()
         self._client_ids = itertools.count()
@@ -360,6 +361,7 @@ class RtspServer:
                 log.info("ingest connected: %s", caps.to_string() if caps else "?")
             self._ingest_connected = True
             self._frames_in += 1
+            self._bytes_in += buf.get_size()
             self._last_frame = time.monotonic()
             if caps is not None and (self._caps is None or not self._caps.is_equal(caps)):
                 self._caps = caps
@@ -390,6 +392,7 @@ class RtspServer:
         caps = sample.get_caps()
         with self._lock:
             self._audio_in += 1
+            self._bytes_in += buf.get_size()
             if caps is not None and (self._acaps is None or not self._acaps.is_equal(caps)):
                 self._acaps = caps
                 if self._feed is not None and self._feed.asrc is not None:
@@ -429,7 +432,8 @@ class RtspServer:
         viewers: RTSP connections that sent PLAY and have not left; connections: open RTSP connections;
         sessions: RTSP sessions (a UDP viewer that vanished keeps one until it times out); viewers_dropped:
         viewers disconnected for not keeping up, stalling or never sending a request; frames_in: frames received since
-        start, all connections; last_frame_age: seconds since the newest frame (None before the first).
+        start, all connections; ingest_bytes: H.264 and AAC bytes received since start (for the bitrate);
+        last_frame_age: seconds since the newest frame (None before the first).
         """
         with self._lock:
             age = None if self._last_frame is None else round(time.monotonic() - self._last_frame, 3)
@@ -441,6 +445,7 @@ class RtspServer:
                 "viewers_dropped": self._dropped,
                 "frames_in": self._frames_in,
                 "audio_frames_in": self._audio_in,
+                "ingest_bytes": self._bytes_in,
                 "last_frame_age": age,
                 "updated_at": round(time.time(), 3),
             }
