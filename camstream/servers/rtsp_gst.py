@@ -25,6 +25,7 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
+from camstream.gstbuffer import shallow_copy  # noqa: E402
 from camstream.servers.viewer_guard import (  # noqa: E402
     SESSION_TIMEOUT_S,
     ViewerGuard,
@@ -378,7 +379,7 @@ class RtspServer:
             if feed.need_keyframe and not keyframe:
                 return Gst.FlowReturn.OK
             feed.need_keyframe = False
-            out = buf.copy()  # shares the memory; only the timestamps change
+            out = shallow_copy(buf)  # shares the memory; only the timestamps change
             self._retime(feed, buf, out)
         feed.appsrc.push_buffer(out)
         return Gst.FlowReturn.OK
@@ -403,7 +404,7 @@ class RtspServer:
                 return Gst.FlowReturn.OK
             if feed.asrc.get_current_level_buffers() > MAX_QUEUED_FRAMES:
                 return Gst.FlowReturn.OK
-            out = buf.copy()
+            out = shallow_copy(buf)
             out.pts = max(0, buf.pts + feed.offset)
             out.dts = Gst.CLOCK_TIME_NONE
             asrc = feed.asrc

@@ -109,5 +109,5 @@ def test_five_browsers_rtsp_and_rtmp_from_one_encode(camstream_run, nginx: Nginx
     assert all(n >= 0.9 * FPS * WATCH_S for n in counts.values()), counts
     assert cs.stop() == 0
     # Each viewer >= 90% of the frames the hub received (issue 13). The early WebRTC viewers used to fall to
-    # 2-80%: every viewer re-stamped one shared buffer (see gst.shallow_copy).
+    # 2-80%: every viewer re-stamped one shared buffer (see camstream/gstbuffer.py).
     assert all(rate >= 0.9 for rate in rates), (rates, stats)

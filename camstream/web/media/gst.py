@@ -27,6 +27,8 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstSdp, GstWebRTC  # noqa: E402
 
+from camstream.gstbuffer import shallow_copy  # noqa: E402
+
 log = logging.getLogger("camstream.web.media")
 
 # Encoder timestamps are mapped onto the system clock; re-anchored when they drift further than this
@@ -39,20 +41,6 @@ MAX_QUEUED_FRAMES = 15
 INGEST_RETRY_S = 1
 # Payload size: below the smallest path MTU a hotspot or VPN leaves once SRTP, UDP and IP headers are added.
 RTP_MTU = 1200
-
-
-# gst_buffer_copy(): metadata and a new reference to the same memory (no bytes copied).
-_SHALLOW_COPY = (Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
-                 | Gst.BufferCopyFlags.MEMORY)
-
-
-def shallow_copy(buf: Gst.Buffer) -> Gst.Buffer:
-    """A new buffer sharing `buf`'s memory, whose timestamps can be set without touching `buf`'s."""
-    # Never buf.copy(): from Python that is GBoxed.copy, i.e. gst_mini_object_ref, which returns the SAME buffer
-    # (checked with PyGObject 3.50, GStreamer 1.22). Each viewer then re-stamped the one buffer every viewer had
-    # queued: an earlier viewer's pipeline sent some frames with a later viewer's running time (RTP timestamps
-    # seconds off), and Chromium held or dropped them (issue 13: early WebRTC viewers at 2-80% of frames).
-    return buf.copy_region(_SHALLOW_COPY, 0, buf.get_size())
 
 
 def init() -> None:
