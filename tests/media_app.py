@@ -27,8 +27,48 @@ PAGE = """<!doctype html><html><head><meta name=viewport content="width=device-w
 </body></html>"""
 
 
+def drop_sent_packets(every: int) -> None:
+    """Make every WebRTC viewer lose each `every`-th video RTP packet it sends, on its way to the network.
+
+    Fault injection for the NACK/RTX test: the packets are dropped where webrtcbin hands them to SRTP, i.e.
+    after rtprtxsend stored them, as a lossy Wi-Fi link would lose them. Retransmissions are never dropped.
+    """
+    from camstream.web.media import gst
+
+    Gst = gst.Gst
+    negotiate = gst.WebRtcPeer.negotiate
+
+    def lossy(self: gst.WebRtcPeer, offer_sdp: str, gather_timeout: float) -> str:
+        answer = negotiate(self, offer_sdp, gather_timeout)
+        sent = [0]
+
+        def drop(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+            buf = info.get_buffer()
+            if buf.get_size() > 12 and buf.extract_dup(1, 1)[0] & 0x7F == self.pt:  # media, not RTX
+                sent[0] += 1
+                if sent[0] % every == 0:
+                    return Gst.PadProbeReturn.DROP
+            return Gst.PadProbeReturn.OK
+
+        it = self.rtc.iterate_recurse()
+        while True:
+            res, element = it.next()
+            if res != Gst.IteratorResult.OK:
+                break
+            factory = element.get_factory()
+            if factory is not None and factory.get_name() == "srtpenc":
+                for pad in element.sinkpads:
+                    if pad.get_name().startswith("rtp_sink"):
+                        pad.add_probe(Gst.PadProbeType.BUFFER, drop)
+        return answer
+
+    gst.WebRtcPeer.negotiate = lossy  # type: ignore[method-assign]
+
+
 async def serve(ns: argparse.Namespace) -> int:
     """Start the hub and the app; run until a stop signal."""
+    if ns.drop_every:
+        drop_sent_packets(ns.drop_every)
     hub = MediaHub(ns.ingest_port, ns.path, IceSettings(udp_port=ns.udp_port))
     await hub.start()
     app = web.Application()
@@ -65,6 +105,7 @@ def main() -> int:
     parser.add_argument("--ingest-port", type=int, required=True)
     parser.add_argument("--udp-port", type=int)
     parser.add_argument("--path", default="live")
+    parser.add_argument("--drop-every", type=int, default=0, help="lose every Nth video RTP packet (NACK/RTX test)")
     ns = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if os.environ.get("CAMSTREAM_MEDIA_DEBUG") else logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(serve(ns))

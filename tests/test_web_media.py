@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,53 @@ def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
     cands = [line.split() for line in answer.split("\r\n") if line.startswith("a=candidate:")]
     udp = [c for c in cands if c[2].lower() == "udp"]
     assert udp and all(41000 <= int(c[5]) < 41004 for c in udp), cands
+
+
+@pytest.mark.slow
+def test_each_webrtc_viewer_stamps_its_own_copy_of_a_frame() -> None:
+    # Issue 13: the first WebRTC viewers of several got 2-80% of the frames. Every viewer is pushed the same
+    # frame; a Python buf.copy() is only a new reference, so the last viewer's timestamps (its running time)
+    # were the ones every viewer's pipeline sent, seconds off for the others. Both frames wait in their appsrc
+    # until the pipelines play, as they do when a streaming thread is a moment late.
+    from camstream.web.media import gst
+
+    gst.init()
+    Gst = gst.Gst
+    caps = Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                "framerate=25/1")
+    now = gst.clock_ns()
+    buf = Gst.Buffer.new_wrapped(bytes.fromhex("00000001") + bytes([0x65, 0x88]) + bytes(30))
+    buf.pts = buf.dts = now - 3 * Gst.SECOND
+    frame = gst.Frame(buf, True, caps, now)
+    seen: dict[int, list[tuple[int, int]]] = {}
+    peers = []
+    try:
+        for age in (10, 5):  # an early viewer (pipeline started 10 s ago) and a later one
+            peer = gst.WebRtcPeer(96, "42c00d", caps, udp_port=None, udp_ports=1, stun_server=None, turn_server=None)
+            peer.pipeline.set_start_time(Gst.CLOCK_TIME_NONE)  # keep this base time when it plays
+            peer.pipeline.set_base_time(now - age * Gst.SECOND)
+            peer.pipeline.set_state(Gst.State.PAUSED)
+            peer._live = True  # as after DTLS
+            got = seen.setdefault(age, [])
+
+            def catch(_pad: object, info: Gst.PadProbeInfo, got: list[tuple[int, int]] = got) -> Gst.PadProbeReturn:
+                # What the viewer's appsrc sends, taken away before the unnegotiated webrtcbin refuses it.
+                if info.type & Gst.PadProbeType.BUFFER:
+                    got.append((info.get_buffer().dts, info.get_buffer().pts))
+                return Gst.PadProbeReturn.DROP
+
+            peer.appsrc.get_static_pad("src").add_probe(Gst.PadProbeType.DATA_DOWNSTREAM, catch)
+            peers.append(peer)
+        for peer in peers:
+            peer.push(frame)
+        for peer in peers:
+            peer.pipeline.set_state(Gst.State.PLAYING)
+        deadline = time.monotonic() + 5
+        while any(not got for got in seen.values()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        for peer in peers:
+            peer.close()
+    assert seen == {10: [(10 * Gst.SECOND, 10 * Gst.SECOND)], 5: [(5 * Gst.SECOND, 5 * Gst.SECOND)]}
+    assert (buf.dts, buf.pts) == (now - 3 * Gst.SECOND, now - 3 * Gst.SECOND)  # the ingest's frame is untouched
+    assert [p.frames_out for p in peers] == [1, 1]

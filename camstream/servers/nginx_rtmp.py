@@ -440,3 +440,10 @@ class NginxRtmpServer(ManagedServer):
             return None
         # Short: the supervisor asks on every status write, and a hung nginx must not hold that up.
         return self.stat(timeout=0.5).viewers
+
+    def ingest_bytes(self) -> int | None:
+        """Bytes camstream's stream has published so far, from /stat (None while nothing is published)."""
+        if not self.running():
+            return None
+        stream = self.stat(timeout=0.5).stream(self.stream_key, self.app)
+        return stream.bytes_in if stream is not None and stream.publishing else None

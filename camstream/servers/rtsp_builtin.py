@@ -295,13 +295,22 @@ class BuiltinRtspServer(ManagedServer):
 
     def viewers(self) -> int | None:
         """Viewers playing right now (None when unknown: not running, or no fresh status)."""
-        st = self.status() if self.running() else None
-        if st is None:
-            return None
-        updated, viewers = st.get("updated_at"), st.get("viewers")
-        if not isinstance(updated, (int, float)) or time.time() - updated > STATUS_STALE_S:
-            return None  # the server stopped writing: its count is not current
+        st = self._fresh_status()
+        viewers = st.get("viewers") if st is not None else None
         return viewers if isinstance(viewers, int) else None
+
+    def ingest_bytes(self) -> int | None:
+        """Bytes of the encode the server has received since it started (None when unknown or not current)."""
+        st = self._fresh_status()
+        value = st.get("ingest_bytes") if st is not None else None
+        return value if isinstance(value, int) else None
+
+    def _fresh_status(self) -> dict[str, object] | None:
+        st = self.status() if self.running() else None
+        updated = st.get("updated_at") if st is not None else None
+        if not isinstance(updated, (int, float)) or time.time() - updated > STATUS_STALE_S:
+            return None  # the server stopped writing: its counts are not current
+        return st
 
     def _stopped(self) -> None:
         """Remove the status file: a stopped server has no viewers."""

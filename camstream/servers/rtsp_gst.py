@@ -25,6 +25,7 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
+from camstream.gstbuffer import shallow_copy  # noqa: E402
 from camstream.servers.viewer_guard import (  # noqa: E402
     SESSION_TIMEOUT_S,
     ViewerGuard,
@@ -155,6 +156,7 @@ class RtspServer:
         self._bus_watch = 0
         self._ingest_connected = False
         self._frames_in = 0
+        self._bytes_in = 0  # H.264 and AAC bytes from the encoder: the encode's bitrate when nothing is recorded
         self._last_frame: float | None = None
         self._viewers: set[int] = set()
         self._client_ids = itertools.count()
@@ -371,6 +373,7 @@ class RtspServer:
                 log.info("ingest connected: %s", caps.to_string() if caps else "?")
             self._ingest_connected = True
             self._frames_in += 1
+            self._bytes_in += buf.get_size()
             self._last_frame = time.monotonic()
             if caps is not None and (self._caps is None or not self._caps.is_equal(caps)):
                 self._caps = caps
@@ -387,7 +390,7 @@ class RtspServer:
             if feed.need_keyframe and not keyframe:
                 return Gst.FlowReturn.OK
             feed.need_keyframe = False
-            out = buf.copy()  # shares the memory; only the timestamps change
+            out = shallow_copy(buf)  # shares the memory; only the timestamps change
             self._retime(feed, buf, out)
         feed.appsrc.push_buffer(out)
         return Gst.FlowReturn.OK
@@ -401,6 +404,7 @@ class RtspServer:
         caps = sample.get_caps()
         with self._lock:
             self._audio_in += 1
+            self._bytes_in += buf.get_size()
             if caps is not None and (self._acaps is None or not self._acaps.is_equal(caps)):
                 self._acaps = caps
                 if self._feed is not None and self._feed.asrc is not None:
@@ -411,7 +415,7 @@ class RtspServer:
                 return Gst.FlowReturn.OK
             if feed.asrc.get_current_level_buffers() > MAX_QUEUED_FRAMES:
                 return Gst.FlowReturn.OK
-            out = buf.copy()
+            out = shallow_copy(buf)
             out.pts = max(0, buf.pts + feed.offset)
             out.dts = Gst.CLOCK_TIME_NONE
             asrc = feed.asrc
@@ -440,7 +444,8 @@ class RtspServer:
         viewers: RTSP connections that sent PLAY and have not left; connections: open RTSP connections;
         sessions: RTSP sessions (a UDP viewer that vanished keeps one until it times out); viewers_dropped:
         viewers disconnected for not keeping up, stalling or never sending a request; frames_in: frames received since
-        start, all connections; last_frame_age: seconds since the newest frame (None before the first).
+        start, all connections; ingest_bytes: H.264 and AAC bytes received since start (for the bitrate);
+        last_frame_age: seconds since the newest frame (None before the first).
         """
         with self._lock:
             age = None if self._last_frame is None else round(time.monotonic() - self._last_frame, 3)
@@ -452,6 +457,7 @@ class RtspServer:
                 "viewers_dropped": self._dropped,
                 "frames_in": self._frames_in,
                 "audio_frames_in": self._audio_in,
+                "ingest_bytes": self._bytes_in,
                 "last_frame_age": age,
                 "updated_at": round(time.time(), 3),
             }

@@ -282,3 +282,31 @@ def test_output_plugins_come_from_entry_points() -> None:
     cfg = load_config(env={"CAMSTREAM_EXTRA_OUTPUTS": "webrtc"}, search_defaults=False)
     with pytest.raises(ConfigError, match=r"^extra_outputs: no output plug-in named webrtc: installed are "):
         enabled_outputs(cfg)
+
+
+@pytest.mark.parametrize("server", ["builtin-rtsp", "managed-rtmp"])
+def test_live_only_run_measures_the_bitrate(camstream_run, tmp_path: Path, server: str) -> None:  # type: ignore[no-untyped-def]
+    # No chunks and no web page: the bitrate comes from what the local server receives of the encode
+    # (FFmpeg's own -progress bitrate is N/A for the tee muxer).
+    import json
+
+    if server == "builtin-rtsp":
+        live = ["--rtsp", "--rtsp-server", "builtin", "--rtsp-port", str(free_port()), "--no-rtmp"]
+    else:
+        live = ["--no-rtsp", "--rtmp", "--rtmp-port", str(free_port()), "--rtmp-stat-port", str(free_port())]
+    state = tmp_path / "state"
+    cs = camstream_run(*SMALL, *live, "--no-record", "--no-web", "--ssd-path", str(tmp_path / "ssd"),
+                       "--state-dir", str(state))
+
+    def status() -> dict:  # type: ignore[type-arg]
+        try:
+            return json.loads((state / "status.json").read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return {}
+
+    cs.wait_for(lambda: status().get("bitrate_bps"), 30, "a measured bitrate")
+    time.sleep(3)  # a few seconds of readings
+    s = status()
+    assert s["state"] == "running" and s["last_chunk"] is None, s
+    assert s["bitrate"].endswith("kbit/s") and 200_000 < s["bitrate_bps"] < 2_000_000, s  # --bitrate 800k
+    assert cs.stop() == 0

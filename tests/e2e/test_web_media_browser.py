@@ -185,6 +185,30 @@ def test_encoder_sigkill_page_recovers(launch, app: MediaApp, publisher: Publish
         assert_rate(page, app)
 
 
+INBOUND_VIDEO_JS = """async () => {
+  const pc = window.player.conn && window.player.conn.pc;
+  const out = {};
+  if (pc) (await pc.getStats()).forEach(s => { if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(out, s); });
+  return out;
+}"""
+
+
+def test_lost_packets_are_retransmitted(launch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # There is no way to ask FFmpeg for a keyframe, so a viewer that loses a packet must get it again (NACK,
+    # RTX: RFC 4588) or wait for the next GOP. Every 20th video packet is lost on its way out (~1 a second).
+    with media_app(tmp_path, "--drop-every", "20") as app:
+        pub = Publisher(app.ingest_port, app.stats)
+        pub.start()
+        try:
+            page, start = open_page(launch(), app.url(), "webrtc")
+            assert_plays(page, start, "webrtc", app, within=8)
+            rtp = page.evaluate(INBOUND_VIDEO_JS)  # type: ignore[attr-defined]
+        finally:
+            pub.stop()
+    assert rtp["nackCount"] >= 2 and rtp["retransmittedPacketsReceived"] >= 2, rtp
+    assert rtp["pliCount"] == 0 and rtp["freezeCount"] <= 1, rtp
+
+
 needs_netns = pytest.mark.skipif(netns_available() is not None, reason=str(netns_available()))
 
 

@@ -27,6 +27,8 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstSdp, GstWebRTC  # noqa: E402
 
+from camstream.gstbuffer import shallow_copy  # noqa: E402
+
 log = logging.getLogger("camstream.web.media")
 
 # Encoder timestamps are mapped onto the system clock; re-anchored when they drift further than this
@@ -180,7 +182,7 @@ class Ingest:
             return Gst.FlowReturn.OK
         buf = sample.get_buffer()
         self.connected = True
-        out = buf.copy()  # shares the memory; only the timestamps change
+        out = shallow_copy(buf)  # shares the memory; only the timestamps change
         ref = buf.dts if buf.dts != Gst.CLOCK_TIME_NONE else buf.pts
         now = clock_ns()
         if ref == Gst.CLOCK_TIME_NONE:
@@ -364,7 +366,7 @@ class WebRtcPeer:
             self.frames_dropped += 1
             return
         self._need_keyframe = False
-        out = frame.buffer.copy()
+        out = shallow_copy(frame.buffer)  # every viewer gets its own timestamps on the shared memory
         # RTP timestamps from the arrival time, on this viewer's running time (every pipeline of the hub runs on
         # the same system clock). A browser sizes its jitter buffer from how arrival times stray from RTP
         # timestamps; with the encoder's own timestamps the encoder's uneven pace on a busy board counted as
