@@ -141,8 +141,19 @@ def audio_filter(audio: AudioConfig) -> str:
 # the real-time clock, FFmpeg devices manual "video4linux2" -ts; every other input and the microphone pipe:
 # -use_wallclock_as_timestamps), and the one filter graph subtracts one instant from both: RTCSTART, the
 # wall clock when that graph was set up, identical for its filters (FFmpeg filters manual, "setpts").
-REBASE_VIDEO = "setpts=PTS-RTCSTART/(1000000*TB)"
-REBASE_AUDIO = "asetpts=PTS-RTCSTART/(1000000*TB)"
+# settb=AVTB first: a Y4M pipe's time base is 1/fps, and subtracting RTCSTART there rounded every frame to a
+# 40 ms grid of arbitrary phase (graph.py keeps that precision through the encoder: WALL_CLOCK_ENCODE).
+# The microphone pipe is read in packets of 1024 samples, each stamped when its *last* byte was read
+# (libavformat pcmdec.c RAW_SAMPLES, utils "use_wallclock_as_timestamps"): the sound was 21 ms late by that
+# alone (measured: stamp minus the first sample's write time, 24 ms); NB_SAMPLES/SR moves each stamp back to
+# the packet's first sample.
+REBASE_VIDEO = "settb=AVTB,setpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_AUDIO = "asetpts=PTS-NB_SAMPLES/(SR*TB)-RTCSTART/(1000000*TB)"
+# The encoder keeps those times: FFmpeg's default for live video re-stamps frames on a constant-rate grid of
+# 1/fps (time base 1/fps, fps_mode cfr), i.e. up to half a frame (20 ms at 25 fps) off the capture time with a
+# phase that differs every start (FFmpeg manual: -fps_mode vfr, -enc_time_base). 1/90000: MPEG-TS's and RTP's
+# video clock.
+WALL_CLOCK_ENCODE = ["-fps_mode:v", "vfr", "-enc_time_base:v", "1:90000"]
 LIVE_CLOCK_INPUT = ["-use_wallclock_as_timestamps", "1"]
 
 

@@ -148,6 +148,8 @@ def build_argv(
             argv += ["-map", "0:v", "-c:v", "copy"]
         else:
             argv += ["-map", "[live]", *preset.args(cfg.video, knobs)]
+            if wall:
+                argv += audio_mod.WALL_CLOCK_ENCODE  # the frames keep their capture times (audio.py)
             if cfg.record.enabled:
                 # Extra keyframes exactly on chunk boundaries, so chunks are segment_seconds long, not rounded
                 # up to the next GOP (FFmpeg manual, -force_key_frames expr:).

@@ -178,8 +178,10 @@ AAC_STEREO = ["-c:a", "aac", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
 TONE_IN = ["-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000"]
 FIFO_IN = ["-f", "s16le", "-sample_rate", "48000", "-channels", "1", "-use_wallclock_as_timestamps", "1",
            "-thread_queue_size", "1024", "-i", FIFO]
-REBASE_V = "setpts=PTS-RTCSTART/(1000000*TB)"
-REBASE_A = "asetpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_V = "settb=AVTB,setpts=PTS-RTCSTART/(1000000*TB)"
+REBASE_A = "asetpts=PTS-NB_SAMPLES/(SR*TB)-RTCSTART/(1000000*TB)"
+# On the wall clock the encoder keeps each frame's capture time: no 1/fps grid (camstream/audio.py).
+WALL = ["-fps_mode:v", "vfr", "-enc_time_base:v", "1:90000"]
 PIPE = Source(SourceKind.PIPE, "/run/cam.y4m")
 FILE = Source(SourceKind.FILE, "/media/clip.mp4")
 FILE_IN = ["-re", "-stream_loop", "-1", "-i", "/media/clip.mp4"]
@@ -207,7 +209,7 @@ AUDIO_CASES = [
         {**NO_SNAPS, "audio.input": "pulse:mic.monitor"}, V4L2,
         [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN, "-filter_complex",
          f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
-         "-map", "[live]", *X264, *CHUNK_KEYFRAMES, "-flags", "+global_header",
+         "-map", "[live]", *X264, *WALL, *CHUNK_KEYFRAMES, "-flags", "+global_header",
          "-map", "[aud]", *AAC_MONO, *TEE_HEAD, "|".join([RECORD_SLAVE, RTSP_INGEST_SLAVE])],
         id="v4l2-pulse-record-rtsp-one-clock",
     ),
@@ -216,7 +218,7 @@ AUDIO_CASES = [
         [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN,
          "-filter_complex", f"[0:v]{REBASE_V},split=2[b0][b1];[b0]format=yuv420p[live];[b1]{SNAP_FILTER}[frames0]"
          f";[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
-         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "[live]", *X264, *WALL, "-flags", "+global_header",
          "-map", "[aud]", *AAC_MONO, *TEE_HEAD, RTMP_SLAVE, *SNAPSHOT_OUT],
         id="v4l2-alsa-rtmp-snapshots-without-sound",
     ),
@@ -224,7 +226,7 @@ AUDIO_CASES = [
         {**NO_SNAPS, "audio.input": "pulse:mic.monitor", "record.enabled": False}, PIPE,
         [*HEAD, "-copyts", "-probesize", "32768", "-use_wallclock_as_timestamps", "1", "-i", "/run/cam.y4m",
          *FIFO_IN, "-filter_complex", f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono[aud]",
-         "-map", "[live]", *X264, "-flags", "+global_header",
+         "-map", "[live]", *X264, *WALL, "-flags", "+global_header",
          "-map", "[aud]", *AAC_MONO, *TEE_HEAD, RTSP_INGEST_SLAVE],
         id="pipe-pulse-wall-clock-on-both",
     ),
@@ -306,7 +308,7 @@ WEB_AUDIO_CASES = [
         {**NO_SNAPS, "web.enabled": True, "audio.input": "pulse:mic.monitor", "record.enabled": False}, V4L2,
         [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN, "-filter_complex",
          f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono,asplit=2[aud][aud_opus]",
-         "-map", "[live]", *X264[:7], "baseline", *X264[8:], "-flags", "+global_header",
+         "-map", "[live]", *X264[:7], "baseline", *X264[8:], *WALL, "-flags", "+global_header",
          "-map", "[aud]", *AAC_FIRST, "1", "-map", "[aud_opus]", *OPUS_SECOND, "1", *TEE_HEAD,
          "|".join([RTSP_INGEST_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC), WEB_SLAVE_OPUS])],
         id="v4l2-microphone-one-clock-split-between-aac-and-opus",
