@@ -133,6 +133,7 @@ def render(status: Mapping[str, Any] | None, readings: Readings) -> str:
     w.one("recording_paused", "gauge", "1 while recording is paused because the disk is full",
           1 if s.get("recording_paused") else 0)
     w.one("disk_free_bytes", "gauge", "free bytes on the recording disk", _num(s.get("disk_free_bytes")))
+    _audio(w, s.get("audio"))
     if readings.last_chunk_mtime is not None:
         w.one("seconds_since_last_chunk", "gauge", "seconds since the newest MP4 chunk was finished",
               max(0.0, round(readings.now - readings.last_chunk_mtime, 3)))
@@ -140,6 +141,22 @@ def render(status: Mapping[str, Any] | None, readings: Readings) -> str:
         w.one("seconds_since_last_snapshot", "gauge", "seconds since the newest JPEG snapshot was written",
               max(0.0, round(readings.now - readings.last_snapshot_mtime, 3)))
     return "\n".join(w.lines) + "\n"
+
+
+def _audio(w: _Writer, audio: Any) -> None:
+    """The sound's series (issue 14), present only with --audio: what camstream/audio.py AudioStatus holds."""
+    if not isinstance(audio, dict):
+        return
+    w.family("audio_info", "gauge", "constant 1 with --audio, with the input, the codecs it is encoded in, its state "
+             "(live, silence: device gone, waiting: FFmpeg not reading yet) and the last device error as labels",
+             [({"input": str(audio.get("input") or ""), "codec": str(audio.get("codec") or ""),
+                "state": str(audio.get("state") or ""), "last_error": str(audio.get("last_error") or "")}, 1)])
+    w.one("audio_up", "gauge", "1 while the microphone (or the source's sound) is delivering samples",
+          1 if audio.get("state") == "live" else 0)
+    w.one("audio_level_dbfs", "gauge", "RMS level of the microphone over the last second, in dBFS (devices only)",
+          _num(audio.get("level_dbfs")))
+    w.one("audio_device_restarts", "counter", "times the microphone was lost and reopened",
+          _num(audio.get("device_restarts")))
 
 
 def _num(value: Any) -> float | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from media_support import CHROMIUM, CHROMIUM_ARGS
 from pulse import MONITOR, Pulse
@@ -105,6 +106,19 @@ def test_web_view_plays_the_sound(kind: str, request: pytest.FixtureRequest, cam
     concealed = second["concealedSamples"] - first["concealedSamples"]
     assert played > 0 and concealed / played < 0.1, (concealed, played)
     assert info["audio"]["webrtc_viewers"] == 1
+    # The audio state in /api/status and /metrics of the running instance (codec, state, level, last error).
     status = get_json(f"{base}/api/status")
     assert status["audio"]["codec"] == "aac,opus" and status["audio"]["state"] == "live", status["audio"]
+    assert status["audio"]["last_error"] is None
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    labels = families["camstream_audio_info"].samples[0].labels
+    assert labels == {"input": audio, "codec": "aac,opus", "state": "live", "last_error": ""}, labels
+    assert families["camstream_audio_up"].samples[0].value == 1
+    if kind == "pulse":  # the feeder meters the microphone: the test tone (-20 dB sine) is about -23 dBFS
+        assert -35 < status["audio"]["level_dbfs"] < -10, status["audio"]
+        assert -35 < families["camstream_audio_level_dbfs"].samples[0].value < -10
+    else:  # the source's own sound is not metered (no device reader): no level series, stated in the README
+        assert status["audio"]["level_dbfs"] is None and "camstream_audio_level_dbfs" not in families
     assert cs.stop() == 0

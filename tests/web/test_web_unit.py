@@ -162,6 +162,22 @@ def test_metrics_text_parses_and_carries_every_series(tmp_path: Path) -> None:
     assert info == {"source": "testsrc", "encoder": "libx264", "profile": 'con"strained', "state": "running"}
 
 
+def test_metrics_carry_the_audio_state() -> None:
+    """--audio: codec, state, level (dBFS) and last error as series; without it no audio series at all."""
+    status = {"state": "running", "audio": {"input": "pulse:mic.monitor", "codec": "aac,opus", "state": "silence",
+                                            "level_dbfs": -23.4, "last_error": "pulse: Connection refused",
+                                            "device_restarts": 2}}
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render(status, metrics.Readings()))}
+    assert families["camstream_audio_info"].samples[0].labels == {
+        "input": "pulse:mic.monitor", "codec": "aac,opus", "state": "silence", "last_error": "pulse: Connection refused"}
+    assert families["camstream_audio_up"].samples[0].value == 0
+    assert families["camstream_audio_level_dbfs"].samples[0].value == pytest.approx(-23.4)
+    value = {s.name: s.value for f in families.values() for s in f.samples}
+    assert value["camstream_audio_device_restarts_total"] == 2
+    without = metrics.render({"state": "running", "audio": None}, metrics.Readings())
+    assert "camstream_audio" not in without
+
+
 def test_metrics_when_not_running() -> None:
     families = {f.name: f for f in text_string_to_metric_families(metrics.render(None, metrics.Readings()))}
     assert families["camstream_up"].samples[0].value == 0
