@@ -86,6 +86,10 @@ def test_web_view_plays_the_sound(kind: str, request: pytest.FixtureRequest, cam
             page.click("#sound")
             assert page.evaluate("document.getElementById('video').muted") is False
             assert page.get_attribute("#sound", "aria-pressed") == "true"
+            # With sound on, the video gives up the zero playout delay so the browser can hold it for lip sync.
+            hints = page.evaluate("window.camstreamPage.player.conn.pc.getReceivers()"
+                                  ".filter((r) => r.track.kind === 'video').map((r) => r.jitterBufferTarget)")
+            assert hints == [None], hints
             page.wait_for_timeout(4000)
             first = page.evaluate(AUDIO_STATS_JS)
             page.wait_for_timeout(2000)

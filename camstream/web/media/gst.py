@@ -357,6 +357,11 @@ class WebRtcPeer:
         if rtpbin is not None:
             # RTCP from the browser (receiver reports, NACK, PLI) proves it is still there.
             rtpbin.connect("on-ssrc-active", self._on_rtcp)
+            if self.audio_pt is not None:
+                # Sender reports map each track's RTP clock to NTP by the buffers' own times, not by when they
+                # left: the Opus packets leave after their frames (the encoder's muxer interleaves them), and the
+                # browser would play the sound that much late (rtpbin "rtcp-sync-send-time").
+                rtpbin.set_property("rtcp-sync-send-time", False)
 
     def _add_audio(self, apt: int, caps: Gst.Caps) -> None:
         """The Opus track: its own appsrc and payloader, a second send-only transceiver, one stream with the video."""
