@@ -28,6 +28,13 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstSdp, GstWebRTC  # noqa: E402
 
 from camstream.gstbuffer import shallow_copy  # noqa: E402
+from camstream.web.media.rtpext import (  # noqa: E402
+    PLAYOUT_DELAY_OVERHEAD,
+    PLAYOUT_DELAY_URI,
+    add_extension,
+    playout_delay_data,
+)
+from camstream.web.media.sdp import add_candidates, add_extmap, extmap_id  # noqa: E402
 
 log = logging.getLogger("camstream.web.media")
 
@@ -41,6 +48,11 @@ MAX_QUEUED_FRAMES = 15
 INGEST_RETRY_S = 1
 # Payload size: below the smallest path MTU a hotspot or VPN leaves once SRTP, UDP and IP headers are added.
 RTP_MTU = 1200
+# What every WebRTC viewer's packets tell the browser (rtpext.py): playout delay min = max = 0, i.e. show each
+# frame as soon as it is decoded. A live view loses smoothness on a jittery link, never gains delay (issue 13).
+PLAYOUT_DELAY_ASAP = playout_delay_data(0, 0)
+# What a rewritten packet keeps of the payloader's buffer besides its bytes.
+_RTP_METADATA = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
 
 
 def init() -> None:
@@ -203,9 +215,14 @@ def peer_description(pt: int) -> str:
     # (rtph264pay docs). config-interval=0: the ingest's h264parse already puts SPS/PPS in every IDR access
     # unit; rtph264pay 1.22 with -1 would also insert them before every IDR *slice*, splitting sliced
     # pictures (x264 -tune zerolatency) in a way decoders drop (see camstream/servers/rtsp_gst.py).
+    # The packets then pass through Python (appsink `rtpout` -> appsrc `rtpin`) to gain the playout-delay
+    # header extension (rtpext.py: GStreamer 1.22 has no element for it); the MTU leaves room for it.
     return (
         "appsrc name=src is-live=true format=time do-timestamp=false block=false ! "
-        f"rtph264pay name=pay pt={pt} mtu={RTP_MTU} config-interval=0 aggregate-mode=zero-latency ! "
+        f"rtph264pay name=pay pt={pt} mtu={RTP_MTU - PLAYOUT_DELAY_OVERHEAD} config-interval=0 "
+        "aggregate-mode=zero-latency ! "
+        "appsink name=rtpout sync=false emit-signals=true buffer-list=true "
+        "appsrc name=rtpin is-live=true format=time do-timestamp=false block=false ! "
         "webrtcbin name=rtc bundle-policy=max-bundle latency=0"
     )
 
@@ -243,6 +260,11 @@ class WebRtcPeer:
         self.pipeline.use_clock(Gst.SystemClock.obtain())
         self.appsrc: GstApp.AppSrc = self.pipeline.get_by_name("src")
         self.appsrc.set_property("caps", clean)
+        # The playout-delay extension's id in this viewer's offer; None: the browser did not offer it (Firefox).
+        self.playout_delay_id: int | None = None
+        self._rtp_caps: Gst.Caps | None = None
+        self.rtpin: GstApp.AppSrc = self.pipeline.get_by_name("rtpin")
+        self.pipeline.get_by_name("rtpout").connect("new-sample", self._on_rtp)
         self.rtc: Gst.Element = self.pipeline.get_by_name("rtc")
         # The SSRC the answer announces must be the one the payloader sends: Chromium ties the video track to the
         # signalled SSRC, and frames under any other SSRC are decoded but never reach the <video> element.
@@ -288,6 +310,7 @@ class WebRtcPeer:
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the WebRTC pipeline did not start")
         t1 = time.monotonic()
+        self.playout_delay_id = extmap_id(offer_sdp, PLAYOUT_DELAY_URI)
         ok, msg = GstSdp.SDPMessage.new_from_text(offer_sdp)
         if ok != GstSdp.SDPResult.OK:
             raise ValueError("the offer is not valid SDP")
@@ -305,8 +328,9 @@ class WebRtcPeer:
                   t1 - t0, t2 - t1, t3 - t2, time.monotonic() - t3)
         local = self.rtc.get_property("local-description")
         text: str = (local or answer).sdp.as_text()
-        from camstream.web.media.sdp import add_candidates
-
+        if self.playout_delay_id is not None:
+            # webrtcbin answers no extension it has no element for; this one the hub writes itself (_on_rtp).
+            text = add_extmap(text, self.playout_delay_id, PLAYOUT_DELAY_URI)
         return add_candidates(text, list(self._candidates))
 
     @staticmethod
@@ -353,6 +377,28 @@ class WebRtcPeer:
 
     def _on_rtcp(self, *_args: object) -> None:
         self.last_rtcp = time.monotonic()
+
+    def _on_rtp(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
+        """The payloader's packets (its streaming thread): add the playout-delay extension, hand to webrtcbin."""
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.OK
+        caps = sample.get_caps()
+        if caps is not None and (self._rtp_caps is None or not caps.is_equal(self._rtp_caps)):
+            self._rtp_caps = caps
+            self.rtpin.set_caps(caps)
+        packets = sample.get_buffer_list()
+        bufs = [packets.get(i) for i in range(packets.length())] if packets is not None else [sample.get_buffer()]
+        ext_id = self.playout_delay_id
+        out = Gst.BufferList.new_sized(len(bufs))
+        for buf in bufs:
+            if ext_id is not None:
+                size = buf.get_size()
+                new = Gst.Buffer.new_wrapped(add_extension(buf.extract_dup(0, size), ext_id, PLAYOUT_DELAY_ASAP))
+                new.copy_into(buf, _RTP_METADATA, 0, size)
+                buf = new
+            out.insert(-1, buf)
+        return self.rtpin.push_buffer_list(out)
 
     def push(self, frame: Frame) -> None:
         """Hand one frame to this viewer (ingest thread); skips to the next keyframe when it falls behind."""
