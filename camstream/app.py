@@ -53,6 +53,7 @@ class Plan:
     knobs: encoders.Knobs | None = None
     audio: audio_mod.Feeder | None = None
     profile: str = ""  # the H.264 profile in use, in words (status, the page, /metrics, doctor)
+    audio_codecs: str = "aac"  # the sound's encodes, e.g. "aac,opus" with the web view (status, /metrics)
 
     def pipeline(self) -> Pipeline:
         """The supervisor's view of this plan, with the disk watchers it needs."""
@@ -102,7 +103,7 @@ class Plan:
             return self.audio.status
         if not self.cfg.audio.enabled:
             return None
-        fixed = audio_mod.AudioStatus(self.cfg.audio.input, "aac", "live")
+        fixed = audio_mod.AudioStatus(self.cfg.audio.input, self.audio_codecs, "live")
         return lambda: fixed
 
 
@@ -207,7 +208,8 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
         stamp = stamp_filter(cfg.video.width, cfg.video.height)
     graph_encoder = "libx264" if copy else encoder
     fifo = str(cfg.state_dir / audio_mod.FIFO_NAME)
-    feeder = plan_audio(cfg, source, sinks, servers, dry_run)
+    audio_codecs = ",".join(audio_mod.codecs([s for s in sinks if isinstance(s, EncodedSink)])) or "aac"
+    feeder = plan_audio(cfg, source, sinks, servers, dry_run, audio_codecs)
     argv = build_argv(cfg, source, graph_encoder, sinks, stamp=stamp, knobs=knobs, audio_fifo=fifo)
     argv_live_only = None
     live_sinks = [s for s in sinks if s.name not in ("record", "snapshots")]
@@ -222,11 +224,11 @@ def make_plan(cfg: Config, caps: encoders.Capabilities | None = None, dry_run: b
         if isinstance(planned, WebServer):
             planned.profile = profile  # the page shows it
     return Plan(cfg, source, encoder, argv, servers, files, viewer_urls, rtsp_kind, argv_live_only, source_argv,
-                knobs, feeder, profile)
+                knobs, feeder, profile, audio_codecs)
 
 
 def plan_audio(
-    cfg: Config, source: Source, sinks: list[Any], servers: list[Server], dry_run: bool
+    cfg: Config, source: Source, sinks: list[Any], servers: list[Server], dry_run: bool, codecs: str = "aac"
 ) -> audio_mod.Feeder | None:
     """Check the configured sound input now (exit 2 if unusable) and, for a device, add its feeder."""
     akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC)
@@ -242,7 +244,7 @@ def plan_audio(
     if akind in (audio_mod.AudioKind.PULSE, audio_mod.AudioKind.ALSA):
         if not dry_run:
             audio_mod.check_device(cfg.ffmpeg.path, cfg.audio)
-        feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME)
+        feeder = audio_mod.Feeder(cfg.ffmpeg.path, cfg.audio, cfg.state_dir / audio_mod.FIFO_NAME, codecs)
         servers.append(feeder)  # the Server protocol: started once, outlives FFmpeg restarts
         return feeder
     return None

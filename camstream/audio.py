@@ -25,11 +25,13 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
+from collections.abc import Sequence
 from pathlib import Path
 
 from camstream import proc
 from camstream.config import AudioConfig
 from camstream.errors import SourceError
+from camstream.outputs.base import AAC, OPUS, EncodedSink
 
 log = logging.getLogger("camstream.audio")
 
@@ -56,6 +58,7 @@ RAW_SAMPLES = 1024
 # Testsrc's tone: 1 kHz with a beep (4x the carrier) at the start of every second (lavfi "sine").
 TONE = "sine=frequency=1000:beep_factor=4:sample_rate={rate}"
 SILENCE_DBFS = -120.0
+OPUS_RATE = 48000
 
 
 class AudioKind(str, Enum):
@@ -154,23 +157,71 @@ def live_clock(akind: AudioKind, copy: bool, paced_by_reader: bool) -> bool:
     return akind in (AudioKind.PULSE, AudioKind.ALSA) and not copy and not paced_by_reader
 
 
-def audio_branch(audio: AudioConfig, akind: AudioKind) -> str:
-    """The microphone's part of -filter_complex on the shared clock, ending in [aud]."""
-    return f"[{input_map(akind)}]{REBASE_AUDIO},{audio_filter(audio)}[aud]"
+def audio_branch(audio: AudioConfig, akind: AudioKind, codec_list: Sequence[str] = (AAC,),
+                 rebase: bool = True) -> str:
+    """The sound's part of -filter_complex, ending in one label per codec ([aud], [aud_opus]).
+
+    `rebase`: on the shared wall clock (live_clock); otherwise it only filters, and is in the graph to be
+    split between two encoders.
+    """
+    labels = [graph_label(c) for c in codec_list]
+    head = f"{REBASE_AUDIO}," if rebase else ""
+    tail = split_args(labels) or f"[{labels[0]}]"
+    return f"[{input_map(akind)}]{head}{audio_filter(audio)}{tail}"
 
 
-def encode_args(audio: AudioConfig) -> list[str]:
-    """One AAC encode for every encoded sink (FLV, MP4, MPEG-TS, RTSP all carry AAC)."""
-    return ["-c:a", "aac", "-b:a", str(audio.bitrate), "-ar", str(audio.rate), "-ac", str(audio.layout_channels)]
+def codecs(sinks: Sequence[EncodedSink]) -> list[str]:
+    """The audio codecs the encoded sinks need, each encoded once: AAC first, then Opus (the web view's)."""
+    wanted = {sink.audio for sink in sinks}
+    return [codec for codec in (AAC, OPUS) if codec in wanted]
 
 
-def output_args(audio: AudioConfig, akind: AudioKind, in_graph: bool = False) -> list[str]:
-    """Map, filter and encode the audio stream (placed before the tee muxer)."""
-    if akind is AudioKind.NONE:
+def encode_args(audio: AudioConfig, codec: str = AAC, index: int | None = None) -> list[str]:
+    """One encode of the sound: AAC (FLV, MP4, MPEG-TS, RTSP) or Opus (WebRTC); `index` = its output audio stream."""
+    spec = "" if index is None else f":{index}"
+    per = "" if index is None else f":a:{index}"  # -ar/-ac take a full stream specifier (a:N, not N)
+    if codec == OPUS:
+        # RFC 7587: Opus over RTP is always announced at 48 kHz, and libopus only takes 48/24/16/12/8 kHz.
+        return [f"-c:a{spec}", "libopus", f"-b:a{spec}", str(audio.bitrate), f"-ar{per}", str(OPUS_RATE),
+                f"-ac{per}", str(audio.layout_channels)]
+    return [f"-c:a{spec}", "aac", f"-b:a{spec}", str(audio.bitrate), f"-ar{per}", str(audio.rate),
+            f"-ac{per}", str(audio.layout_channels)]
+
+
+def graph_label(codec: str) -> str:
+    """The filter graph's output label of the sound one codec encodes."""
+    return "aud" if codec == AAC else f"aud_{codec}"
+
+
+def split_args(labels: Sequence[str]) -> str:
+    """Filter graph tail that hands one filtered sound to each encoder (nothing for a single codec)."""
+    return f",asplit={len(labels)}" + "".join(f"[{label}]" for label in labels) if len(labels) > 1 else ""
+
+
+def output_args(audio: AudioConfig, akind: AudioKind, in_graph: bool = False,
+                codec_list: Sequence[str] = (AAC,)) -> list[str]:
+    """Map, filter and encode the audio stream, once per codec (placed before the tee muxer).
+
+    With more than one codec the sound is always in the filter graph (audio_branch), split once per encoder.
+    """
+    if akind is AudioKind.NONE or not codec_list:
         return []
+    if len(codec_list) > 1:
+        return [arg for i, codec in enumerate(codec_list)
+                for arg in ("-map", f"[{graph_label(codec)}]", *encode_args(audio, codec, i))]
+    codec = codec_list[0]
     if in_graph:
-        return ["-map", "[aud]", *encode_args(audio)]
-    return ["-map", input_map(akind), "-filter:a", audio_filter(audio), *encode_args(audio)]
+        return ["-map", f"[{graph_label(codec)}]", *encode_args(audio, codec)]
+    return ["-map", input_map(akind), "-filter:a", audio_filter(audio), *encode_args(audio, codec)]
+
+
+def tee_select(codec_list: Sequence[str], codec: str) -> str | None:
+    """The tee slave's `select`: the video plus the one audio stream in its codec (None: one codec, take all)."""
+    if len(codec_list) < 2:
+        return None
+    # FFmpeg formats manual, "tee": select takes stream specifiers separated by commas; the tee's output
+    # streams are the video then the audio streams in -map order, so a:N is the Nth codec of codec_list.
+    return f"v,a:{codec_list.index(codec)}"
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +271,7 @@ class AudioStatus:
     """What the status panel, `status --json` and /metrics show about sound."""
 
     input: str
-    codec: str
+    codec: str  # the encodes, comma-separated: "aac", or "aac,opus" when the web view is on
     state: str  # live, silence (device gone: sending silence), waiting (no reader yet), off
     level_dbfs: float | None = None
     last_error: str | None = None
@@ -245,8 +296,9 @@ class Feeder:
     name = "audio"
     role = "audio"  # servers/base.py Server protocol: the supervisor starts it with the servers
 
-    def __init__(self, ffmpeg: str, audio: AudioConfig, fifo: Path) -> None:
+    def __init__(self, ffmpeg: str, audio: AudioConfig, fifo: Path, codecs: str = AAC) -> None:
         self.audio = audio
+        self.codecs = codecs  # what status shows as the codec: "aac", or "aac,opus" with the web view
         self.fifo = fifo
         self.argv = device_argv(ffmpeg, audio)
         self.chunk = audio.rate * audio.layout_channels * 2 * CHUNK_MS // 1000
@@ -311,7 +363,7 @@ class Feeder:
             else:
                 state = "live" if self._device_up else "silence"
             level = self._level if self._device_up else None
-            return AudioStatus(self.audio.input, "aac", state, None if level is None else round(level, 1),
+            return AudioStatus(self.audio.input, self.codecs, state, None if level is None else round(level, 1),
                                self._last_error, self._restarts)
 
     # -- device side ------------------------------------------------------------------------------

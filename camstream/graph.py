@@ -33,8 +33,11 @@ def _escape_slave(spec: str) -> str:
     return "".join("\\" + c if c in "\\'|" else c for c in spec)
 
 
-def tee_slave(sink: EncodedSink) -> str:
-    """One `[opt=val:...]target` tee slave spec, escaped for FFmpeg's two parsing levels."""
+def tee_slave(sink: EncodedSink, select: str | None = None) -> str:
+    """One `[opt=val:...]target` tee slave spec, escaped for FFmpeg's two parsing levels.
+
+    `select`: the stream specifiers this slave takes (tee "select"), when the encode has more than it needs.
+    """
     options: list[tuple[str, str]] = [("f", sink.muxer)]
     if sink.inband_headers:
         options.append(("bsfs/v", INBAND_HEADERS_BSF))
@@ -42,14 +45,16 @@ def tee_slave(sink: EncodedSink) -> str:
     options.append(("onfail", "ignore"))
     if not sink.isolate:
         options.append(("use_fifo", "0"))
+    if select:
+        options.append(("select", select))
     options.extend(sink.options)
     inner = ":".join(f"{key}={_escape_option_value(value)}" for key, value in options)
     return _escape_slave(f"[{inner}]{sink.target}")
 
 
-def tee_spec(sinks: Sequence[EncodedSink]) -> str:
-    """The tee muxer's output string: slaves joined by '|'."""
-    return "|".join(tee_slave(s) for s in sinks)
+def tee_spec(sinks: Sequence[EncodedSink], audio_codecs: Sequence[str] = ()) -> str:
+    """The tee muxer's output string: slaves joined by '|', each taking its own audio codec's stream."""
+    return "|".join(tee_slave(s, audio_mod.tee_select(audio_codecs, s.audio)) for s in sinks)
 
 
 def prefilters(cfg: Config, source: Source, stamp: str | None = None) -> list[str]:
@@ -95,6 +100,8 @@ def build_argv(
     encoded = [s for s in sinks if isinstance(s, EncodedSink)]
     # Sound only goes where encoded sinks are; snapshots never take it.
     akind = audio_mod.kind(cfg.audio, source.kind is SourceKind.TESTSRC) if encoded else audio_mod.AudioKind.NONE
+    # One encode per audio codec the encoded sinks need (AAC; Opus for the web view).
+    acodecs = audio_mod.codecs(encoded) if akind is not audio_mod.AudioKind.NONE else []
     frames = [s for s in sinks if isinstance(s, FrameSink)]
     copy = passthrough(source, cfg.video)
     preset = PRESETS[encoder]
@@ -126,11 +133,15 @@ def build_argv(
     if wall:
         pre = [audio_mod.REBASE_VIDEO, *pre]
     live_filter = None if (not encoded or copy) else preset.pix_fmt_filter
+    # The sound joins the filter graph on the shared clock, or to be split between two encoders.
+    audio_in_graph = wall or len(acodecs) > 1
+    parts = []
     if live_filter is not None or frames:
-        graph = filter_graph(pre, live_filter, frames)
-        if wall:
-            graph += ";" + audio_mod.audio_branch(cfg.audio, akind)
-        argv += ["-filter_complex", graph]
+        parts.append(filter_graph(pre, live_filter, frames))
+    if audio_in_graph:
+        parts.append(audio_mod.audio_branch(cfg.audio, akind, acodecs, rebase=wall))
+    if parts:
+        argv += ["-filter_complex", ";".join(parts)]
 
     if encoded:
         if copy:
@@ -144,8 +155,8 @@ def build_argv(
             # MP4 and FLV need SPS/PPS as extradata; tee cannot detect that, so ask for it explicitly
             # (FFmpeg formats manual, "tee": "the main example is the global_header flag").
             argv += ["-flags", "+global_header"]
-        argv += audio_mod.output_args(cfg.audio, akind, in_graph=wall) or ["-an"]
-        argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded)]
+        argv += audio_mod.output_args(cfg.audio, akind, in_graph=audio_in_graph, codec_list=acodecs) or ["-an"]
+        argv += ["-f", "tee", "-use_fifo", "1", "-fifo_options", FIFO_OPTIONS, tee_spec(encoded, acodecs)]
 
     for i, sink in enumerate(frames):
         argv += ["-map", f"[frames{i}]", *sink.args]

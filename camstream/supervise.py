@@ -184,6 +184,8 @@ class Supervisor:
                     raise
         finally:
             self._teardown(graceful=not self.force_event.is_set())
+            if self.p.chunks:
+                self.p.chunks.close()
             self._set_state("stopped")
             self._remove_status()
         return 0

@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   hostapd                      # hostapd config parse check
   chromium                     # headless browser for the web view tests (driven by Playwright)
   pulseaudio pulseaudio-utils  # user-mode PulseAudio with a null sink as a real capture device
+  faketime                     # libfaketime: wall-clock jumps for camstream alone in the fault tests
 )
 if [ "${1:-}" = "--with-hotspot" ]; then PACKAGES+=(hostapd); fi
 if [ "${CAMSTREAM_TEST_PACKAGES:-0}" = "1" ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi

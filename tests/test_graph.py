@@ -265,3 +265,76 @@ def test_rtsp_publish_to_mediamtx_or_an_external_server_carries_the_aac() -> Non
     assert argv[argv.index("+global_header") + 1:] == [
         "-map", "[aud]", *AAC_MONO, *TEE_HEAD,
         "[f=rtsp:onfail=ignore:rtsp_transport=tcp]rtsp://127.0.0.1:8554/live"]
+
+
+# -- the web view's sound (issue 14): Opus encoded once more, only the web slave takes it ---------------------
+
+WEB_INGEST = "tcp://127.0.0.1:40100"
+OPUS_SECOND = ["-c:a:1", "libopus", "-b:a:1", "96000", "-ar:a:1", "48000", "-ac:a:1"]
+AAC_FIRST = ["-c:a:0", "aac", "-b:a:0", "96000", "-ar:a:0", "48000", "-ac:a:0"]
+# tee "select" (stream specifiers separated by commas); ':' is escaped once for the option value, and that
+# backslash once more for the slave list (graph.py _escape_option_value/_escape_slave).
+SELECT_AAC = ":select=v,a\\\\:0"
+SELECT_OPUS = ":select=v,a\\\\:1"
+WEB_SLAVE_OPUS = ("[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore" + SELECT_OPUS +
+                  ":flush_packets=1:omit_video_pes_length=0:pes_payload_size=0]" + WEB_INGEST)
+
+
+def web_sinks(cfg: Config) -> list[Sink]:
+    """sinks_for plus the web view's, as the runner resolves them with the web server's ingest."""
+    from camstream.outputs.web import WebOutput
+
+    endpoints = Endpoints(rtsp_publish="tcp://127.0.0.1:40000", segment_list=SEGMENTS,
+                          publish={"web": WEB_INGEST})
+    return [s for o in [*OUTPUTS, WebOutput()] if o.enabled(cfg) for s in o.sinks(cfg, endpoints)]
+
+
+WEB_AUDIO_CASES = [
+    pytest.param(
+        {**NO_SNAPS, "web.enabled": True, "audio.input": "source", "rtmp.enabled": True}, TESTSRC,
+        [*HEAD, *TESTSRC_IN, *TONE_IN, "-filter_complex",
+         f"[0:v]{CLOCK},format=yuv420p[live];[1:a:0]{AFILTER}stereo,asplit=2[aud][aud_opus]",
+         "-map", "[live]", *X264[:7], "baseline", *X264[8:], *CHUNK_KEYFRAMES, "-flags", "+global_header",
+         "-map", "[aud]", *AAC_FIRST, "2", "-map", "[aud_opus]", *OPUS_SECOND, "2", *TEE_HEAD,
+         "|".join([RECORD_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC),
+                   RTMP_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC),
+                   RTSP_INGEST_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC),
+                   WEB_SLAVE_OPUS])],
+        id="testsrc-tone-aac-for-record-rtmp-rtsp-opus-for-web",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "web.enabled": True, "audio.input": "pulse:mic.monitor", "record.enabled": False}, V4L2,
+        [*HEAD, "-copyts", *V4L2_IN, *FIFO_IN, "-filter_complex",
+         f"[0:v]{REBASE_V},format=yuv420p[live];[1:a:0]{REBASE_A},{AFILTER}mono,asplit=2[aud][aud_opus]",
+         "-map", "[live]", *X264[:7], "baseline", *X264[8:], "-flags", "+global_header",
+         "-map", "[aud]", *AAC_FIRST, "1", "-map", "[aud_opus]", *OPUS_SECOND, "1", *TEE_HEAD,
+         "|".join([RTSP_INGEST_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC), WEB_SLAVE_OPUS])],
+        id="v4l2-microphone-one-clock-split-between-aac-and-opus",
+    ),
+    pytest.param(
+        {**NO_SNAPS, "web.enabled": True, "audio.input": "plughw:CARD=Device,DEV=0", "record.enabled": False,
+         "video.input_format": "h264"}, V4L2,
+        [*HEAD, *V4L2_IN[:5], "h264", *V4L2_IN[6:], *FIFO_IN,
+         "-filter_complex", f"[1:a:0]{AFILTER}mono,asplit=2[aud][aud_opus]",
+         "-map", "0:v", "-c:v", "copy", "-map", "[aud]", *AAC_FIRST, "1", "-map", "[aud_opus]", *OPUS_SECOND, "1",
+         *TEE_HEAD, "|".join([RTSP_INGEST_SLAVE.replace("onfail=ignore", "onfail=ignore" + SELECT_AAC),
+                              WEB_SLAVE_OPUS])],
+        id="h264-passthrough-audio-only-graph",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flags", "source", "expected"), WEB_AUDIO_CASES)
+def test_build_argv_web_view_gets_opus(flags: dict[str, object], source: Source, expected: list[str]) -> None:
+    cfg = make_cfg(**flags)  # type: ignore[arg-type]
+    assert build_argv(cfg, source, "libx264", web_sinks(cfg), audio_fifo=FIFO) == expected
+
+
+def test_web_view_without_sound_is_unchanged() -> None:
+    """No --audio: the web slave has no select and no pes_payload_size; the argv has -an."""
+    cfg = make_cfg(**{**NO_SNAPS, "web.enabled": True, "record.enabled": False})
+    argv = build_argv(cfg, TESTSRC, "libx264", web_sinks(cfg), audio_fifo=FIFO)
+    assert argv[-8:] == ["-an", *TEE_HEAD, "|".join([
+        RTSP_INGEST_SLAVE,
+        "[f=mpegts:bsfs/v=dump_extra=freq=keyframe:onfail=ignore:flush_packets=1:omit_video_pes_length=0]"
+        + WEB_INGEST])]

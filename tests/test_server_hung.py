@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from camstream.servers.rtsp_builtin import HUNG_S, STATUS_FILE_NAME, BuiltinRtspServer
@@ -27,3 +28,15 @@ def test_wall_clock_jump_is_not_a_hang(tmp_path: Path) -> None:
     for i, wall in enumerate([1000.0, 1001.0, 5000.0, 5001.0]):  # NTP stepped the clock by an hour
         status.write_text(json.dumps({"updated_at": wall}))
         assert server.hung(now=float(i)) is None
+
+
+def test_a_touched_status_file_is_a_sign_of_life(tmp_path: Path) -> None:
+    # A full state directory: the server cannot rewrite its status, only touch it. That is not a hang.
+    server = BuiltinRtspServer(port=8554, mount="/live", ingest_port=9000, state_dir=tmp_path)
+    status = tmp_path / STATUS_FILE_NAME
+    status.write_text(json.dumps({"updated_at": 1000.0}))
+    assert server.hung(now=0.0) is None
+    for i in range(1, 4):
+        os.utime(status, ns=(i * 10**9, i * 10**9))
+        assert server.hung(now=i * HUNG_S) is None
+    assert server.hung(now=5 * HUNG_S) == f"hung (no status for {HUNG_S:g} s)"  # then it stops: hung

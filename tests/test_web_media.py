@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from camstream.web.media.sdp import (
     choose_format,
     extmap_id,
     h264_formats,
+    opus_payload,
     rewrite_offer,
     trickle_candidates,
 )
@@ -350,3 +352,55 @@ def test_webrtc_packets_carry_playout_delay_zero() -> None:
         assert packet[20:] == original[12:]
         assert len(packet) <= gst.RTP_MTU
         assert pts != Gst.CLOCK_TIME_NONE  # the payloader's timestamps are kept (RTCP sender reports use them)
+
+
+# -- sound for WebRTC viewers (issue 14) ------------------------------------------------------------------------
+
+AUDIO_OFFER = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer_audio.sdp").read_text()
+VIDEO_OFFER = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+
+
+def test_opus_payload_of_the_offer() -> None:
+    assert opus_payload(AUDIO_OFFER) == 111  # the player's offer: audio recvonly, Opus only
+    assert opus_payload(VIDEO_OFFER) is None  # a WHEP client that asks for video only gets video only
+    assert opus_payload(AUDIO_OFFER.replace("m=audio 9 ", "m=audio 0 ")) is None  # a rejected section
+
+
+def _sections_of(answer: str) -> dict[str, str]:
+    parts = answer.split("\r\nm=")
+    return {p.split(" ", 1)[0]: p for p in parts[1:]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_audio", [True, False], ids=["stream-with-sound", "stream-without-sound"])
+def test_webrtcbin_answers_opus_when_the_stream_has_sound(with_audio: bool) -> None:
+    """Opus as a second send-only track in the same stream (one msid), with the payloader's SSRC; a stream
+    without sound answers the browser's audio section without sending anything."""
+    from camstream.web.media import gst
+
+    gst.init()
+    caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                    "framerate=25/1")
+    acaps = gst.Gst.Caps.from_string("audio/x-opus,rate=48000,channels=1,channel-mapping-family=0,stream-count=1,"
+                                     "coupled-count=0") if with_audio else None
+    fmt = choose_format(AUDIO_OFFER, "42c00d")
+    peer = gst.WebRtcPeer(fmt.pt, "42c00d", caps, udp_port=None, udp_ports=1, stun_server=None, turn_server=None,
+                          audio_pt=opus_payload(AUDIO_OFFER), audio_caps=acaps)
+    try:
+        answer = peer.negotiate(rewrite_offer(AUDIO_OFFER, fmt.pt, "42c00d"), 2.0)
+    finally:
+        peer.close()
+    sections = _sections_of(answer)
+    assert set(sections) == {"video", "audio"}  # one answer section per offered one (RFC 3264)
+    assert "a=sendonly" in sections["video"] and f"a=ssrc:{peer.ssrc} " in sections["video"]
+    if with_audio:
+        audio = sections["audio"]
+        assert "a=sendonly" in audio and "a=rtpmap:111 OPUS/48000/2" in audio, audio
+        assert f"a=ssrc:{peer.audio_ssrc} " in audio
+        # Both tracks in one stream (webrtcbin 1.22 writes the ssrc-level msid: "a=ssrc:N msid:STREAM TRACK") and
+        # one CNAME: the browser lip-syncs them.
+        msids = set(re.findall(r"^a=ssrc:\d+ msid:(\S+) ", answer, re.MULTILINE))
+        cnames = set(re.findall(r"^a=ssrc:\d+ cname:(\S+)", answer, re.MULTILINE))
+        assert msids == {"camstream"} and len(cnames) == 1, answer
+    else:
+        assert peer.audio_pt is None and "a=sendonly" not in sections["audio"], sections["audio"]

@@ -14,6 +14,9 @@ from camstream.errors import ConfigError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "camstream.outputs"
+# Audio codecs a sink can ask for (camstream/audio.py encodes each needed one once).
+AAC = "aac"
+OPUS = "opus"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class EncodedSink:
     isolate: bool = True
     # In-band SPS/PPS before every keyframe, for muxers without global headers (MPEG-TS).
     inband_headers: bool = False
+    # The codec of the sound this sink carries when --audio is on: AAC, or Opus for the web view (WebRTC).
+    audio: str = AAC
 
 
 @dataclass(frozen=True)

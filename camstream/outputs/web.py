@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from camstream.config import Config
-from camstream.outputs.base import Endpoints, EncodedSink, Sink
+from camstream.outputs.base import OPUS, Endpoints, EncodedSink, Sink
 
 # The same ingest options as the builtin RTSP server's (camstream/outputs/rtsp.py): a reliable local TCP link,
 # and PES lengths written so the receiver's demuxer pushes each frame as soon as it is complete
 # (ffmpeg-formats "mpegts": flush_packets, omit_video_pes_length).
 TS_INGEST_OPTIONS = (("flush_packets", "1"), ("omit_video_pes_length", "0"))
+# With sound: one PES per Opus packet. The muxer otherwise gathers audio packets into PES of at least 2930
+# bytes (ffmpeg-formats "mpegts": pes_payload_size), i.e. ~0.4 s of 48 kb/s Opus held back before the hub
+# sees the first of them.
+TS_AUDIO_OPTIONS = (("pes_payload_size", "0"),)
 
 
 class WebOutput:
@@ -25,4 +29,6 @@ class WebOutput:
         url = endpoints.publish.get("web")
         if not url:
             return []
-        return [EncodedSink("web", "mpegts", url, TS_INGEST_OPTIONS, inband_headers=True)]
+        options = TS_INGEST_OPTIONS + (TS_AUDIO_OPTIONS if cfg.audio.enabled else ())
+        # The browser gets Opus (WebRTC has no AAC); every other sink keeps the AAC (graph.py: tee select).
+        return [EncodedSink("web", "mpegts", url, options, inband_headers=True, audio=OPUS)]

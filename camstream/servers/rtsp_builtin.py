@@ -269,11 +269,12 @@ class BuiltinRtspServer(ManagedServer):
 
         The server rewrites its status every second from its main loop; when that stops, the loop is stuck
         (deadlock, SIGSTOP) and no viewer is served. Judged on the monotonic clock, so a wall-clock jump
-        (NTP after boot without an RTC) is never mistaken for a hang.
+        (NTP after boot without an RTC) is never mistaken for a hang. The file's mtime counts as a sign of life
+        too: when the state directory is full the server cannot rewrite the file, only touch it.
         """
         now = time.monotonic() if now is None else now
         st = self.status()
-        stamp = st.get("updated_at") if st else None
+        stamp = (st.get("updated_at") if st else None, _mtime_ns(self.status_file))
         if stamp != self._last_stamp or self._stamp_seen_at is None:
             self._last_stamp, self._stamp_seen_at = stamp, now
             return None
@@ -316,6 +317,16 @@ class BuiltinRtspServer(ManagedServer):
         if self.status_file is not None:
             Path(self.status_file).unlink(missing_ok=True)
         self._ready_line.clear()
+
+
+def _mtime_ns(path: str | os.PathLike[str] | None) -> int | None:
+    """The file's modification time in ns, None when there is no such file."""
+    if path is None:
+        return None
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def read_status(path: str | os.PathLike[str]) -> dict[str, object] | None:

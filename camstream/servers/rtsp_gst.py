@@ -104,6 +104,16 @@ def media_description(audio: bool = False) -> str:
     return f"( {video} {AUDIO_MEDIA} )" if audio else f"( {video} )"
 
 
+class _SharedFactory(GstRtspServer.RTSPMediaFactory):
+    """A shared media factory whose one media serves every URL spelling of its mount."""
+
+    def do_gen_key(self, _url: GstRtsp.RTSPUrl) -> str:
+        # The default key is port + path + query of the request URL (rtsp-media-factory.c default_gen_key), so
+        # a viewer that names the server differently (no port, a query string, SETUP without DESCRIBE on
+        # .../stream=0) would get a media of its own, which the ingest cannot feed alongside the first one.
+        return "camstream"
+
+
 @dataclass
 class Settings:
     """What the server listens on and who may watch."""
@@ -152,6 +162,7 @@ class RtspServer:
         self._client_ids = itertools.count()
         self._guard = ViewerGuard()
         self._dropped = 0
+        self._status_failing = False
         self._sessions: dict[int, list[GstRtspServer.RTSPSession]] = {}
         self._clients: dict[int, tuple[GstRtspServer.RTSPClient, int]] = {}
         self._server = self._make_server()
@@ -167,7 +178,7 @@ class RtspServer:
         # media to prepare, i.e. for the encoder's next keyframe (up to 20 s while no encoder is
         # connected, rtsp-media.c), and must not hold up other viewers or the main loop meanwhile.
         server.get_thread_pool().set_max_threads(CLIENT_THREADS)
-        factory = GstRtspServer.RTSPMediaFactory()
+        factory = _SharedFactory()
         factory.set_launch(media_description(s.audio))
         factory.set_shared(True)  # one media (one appsrc) for every viewer
         # UDP by default, interleaved TCP for clients that ask; no multicast.
@@ -453,11 +464,27 @@ class RtspServer:
 
     def _write_status(self) -> bool:
         path = self.settings.status_file
-        if path:
+        if not path:
+            return True
+        try:
+            write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
+        except OSError as exc:
+            # A full state directory: camstream takes a status file that stops changing for a hung server and
+            # restarts it (rtsp_builtin.py hung()). Touching the file needs no free blocks, so the heartbeat
+            # goes on and live is untouched; the viewer counts are stale meanwhile. One line, not one a second.
             try:
-                write_atomic(path, json.dumps(self.status()))  # readers never see a half-written file
-            except OSError as exc:
-                log.warning("cannot write status file %s: %s", path, exc)
+                with open(path, "ab"):
+                    os.utime(path)
+            except OSError:
+                pass
+            if not self._status_failing:
+                log.warning("cannot write status file %s: %s; serving on, status not updated until it can",
+                            path, exc.strerror or exc)
+                self._status_failing = True
+            return True
+        if self._status_failing:
+            log.info("status file %s is written again", path)
+            self._status_failing = False
         return True
 
     def _cleanup_sessions(self) -> bool:

@@ -186,6 +186,20 @@ class RecordingIndex:
             self._sorted.remove(rec)
         self.total -= rec.size
 
+    def shift(self, since: float, delta: float) -> list[Recording]:
+        """Move every recording dated `since` or later by `delta` seconds (the clock they were dated with was
+        wrong); the ones moved, with their new times."""
+        moved = []
+        for rec in list(self._sorted):
+            if rec.time >= since:
+                new = replace(rec, time=rec.time + delta)
+                self.discard(rec.path)
+                bisect.insort(self._sorted, new)
+                self._by_path[new.path] = new
+                self.total += new.size
+                moved.append(new)
+        return moved
+
     def sync_dir(self, directory: Path) -> tuple[int, int]:
         """Reconcile with one directory listing: stat only new names, drop vanished ones; (added, added bytes)."""
         try:
@@ -273,6 +287,9 @@ class Housekeeper:
     MAX_DELETIONS_PER_TICK = 500  # a huge backlog (limits just lowered) is worked off over several ticks
     OVERRIDE_CHECK = 1.0  # seconds between stats of the override file
     DISK_CHECK = 1.0  # seconds between checks that the recording directories are writable and have room
+    # The wall clock moved this much more (or less) than the monotonic clock between two ticks: it was stepped
+    # (NTP on a board without an RTC; slewing changes it by 0.5 ms/s at most, ntpd(8)).
+    CLOCK_STEP_S = 2.0
     SUMMARY_EVERY = 60.0  # seconds between info summaries of deletions
 
     def __init__(
@@ -289,6 +306,7 @@ class Housekeeper:
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         disk_usage: Callable[[Path], Any] = shutil.disk_usage,
+        detect_clock_steps: bool | None = None,
     ) -> None:
         self.video_dir = video_dir
         self.images_dir = images_dir
@@ -302,6 +320,12 @@ class Housekeeper:
         self._clock = clock
         self._wallclock = wallclock
         self._disk_usage = disk_usage
+        # Only meaningful when both clocks are real (or both are a test's consistent fakes): a fake monotonic
+        # clock against the real wall clock would look like a step at every tick.
+        self._detect_steps = (clock is time.monotonic and wallclock is time.time) if detect_clock_steps is None \
+            else detect_clock_steps
+        self._clock_offset: float | None = None  # wall minus monotonic at the last tick
+        self._run_since: float | None = None  # wall time (today's clock) this run started recording
         self.index = RecordingIndex()
         self.paused = False
         self._started = False
@@ -338,6 +362,8 @@ class Housekeeper:
     def tick(self, landed: Sequence[Any]) -> bool:
         """Index chunks that landed, run retention when due; False while the disk is too full to record."""
         now = self._clock()
+        if self._detect_steps:
+            self._check_clock_step(now)
         if not self._started:
             self._started = True
             self._scan_all(now)
@@ -489,6 +515,32 @@ class Housekeeper:
             log.debug("retention: deleted %s (%s, %s)", d.path.name, human(d.size), d.reason)
             done.append(d)
         return done
+
+    def _check_clock_step(self, now: float) -> None:
+        """Re-date this run's recordings when the wall clock was stepped, so retention ages them correctly."""
+        wall = self._wallclock()
+        offset = wall - now
+        if self._run_since is None:
+            self._run_since = wall
+        previous, self._clock_offset = self._clock_offset, offset
+        if previous is None or abs(offset - previous) <= self.CLOCK_STEP_S:
+            return
+        delta = offset - previous
+        # Recordings this run wrote before the step carry times of the old clock: an hour forward would make
+        # minutes-old chunks look an hour old (max_age deletes them), a step back would make the newest look the
+        # oldest (max_size and min_free delete them first). Older runs' recordings were dated by their own clock
+        # and are left alone. Their mtimes on disk are corrected too, so a restart judges them the same way.
+        since = self._run_since
+        self._run_since = since + delta
+        moved = self.index.shift(since, delta)
+        for rec in moved:
+            try:
+                os.utime(rec.path, (rec.time, rec.time))
+            except OSError:
+                pass
+        log.warning("wall clock stepped by %+.0f s: %d recordings of this run re-dated so retention ages them "
+                    "correctly", delta, len(moved))
+        self._pending = True
 
     def _scan_all(self, now: float) -> None:
         self._next_rescan = now + self.rescan_interval

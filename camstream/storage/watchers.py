@@ -50,7 +50,12 @@ class Chunk:
 
 
 class ChunkWatcher:
-    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4."""
+    """Tails FFmpeg's segment list; renames each closed `.part` chunk to `.mp4` and refreshes latest_video.mp4.
+
+    The list is a FIFO when the state directory can hold one: FFmpeg's appends then never need a free block,
+    so a full state directory cannot make every chunk look unfinished (which the stall watchdog would answer
+    with a restart every 20 s, live included). Where no FIFO can be made, it is a plain file.
+    """
 
     def __init__(self, segment_list: Path, video_dir: Path, latest_dir: Path) -> None:
         self.segment_list = segment_list
@@ -58,29 +63,73 @@ class ChunkWatcher:
         self.latest_dir = latest_dir
         self._offset = 0
         self._partial = ""
+        self._fifo: int | None = None  # our read end, open before FFmpeg opens the write end (never blocks)
         self.finished: list[Chunk] = []
         self.last: Chunk | None = None
         self.last_at: float | None = None  # monotonic time the last chunk landed
 
     def reset(self) -> None:
         """Start a fresh list (before each FFmpeg start); entries already read stay handled."""
+        self._offset = 0
+        self._partial = ""
+        if self._fifo is not None and self._is_our_fifo():
+            self._read_fifo()  # what the last FFmpeg wrote after the last poll is stale now
+            return
+        self.close()
         try:
             self.segment_list.unlink()
         except FileNotFoundError:
             pass
-        self._offset = 0
-        self._partial = ""
+        try:
+            os.mkfifo(self.segment_list, 0o600)
+            # O_NONBLOCK: open returns at once, reads never wait; FFmpeg's open for writing finds a reader.
+            self._fifo = os.open(self.segment_list, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            log.debug("segment list %s as a plain file (no FIFO: %s)", self.segment_list, exc.strerror)
+            self.segment_list.unlink(missing_ok=True)
 
-    def poll(self) -> list[Chunk]:
-        """Handle chunks FFmpeg has closed since the last call; returns them."""
+    def close(self) -> None:
+        """Close the FIFO's read end (when the run ends)."""
+        if self._fifo is not None:
+            os.close(self._fifo)
+            self._fifo = None
+
+    def _is_our_fifo(self) -> bool:
+        assert self._fifo is not None
+        try:
+            st, mine = os.stat(self.segment_list), os.fstat(self._fifo)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _read_fifo(self) -> str:
+        assert self._fifo is not None
+        data = b""
+        while True:
+            try:
+                block = os.read(self._fifo, 65536)
+            except BlockingIOError:  # a writer is connected and has nothing more for now
+                break
+            if not block:  # no writer (FFmpeg stopped or not started yet)
+                break
+            data += block
+        return data.decode(errors="replace")
+
+    def _read(self) -> str:
+        if self._fifo is not None:
+            return self._read_fifo()
         try:
             with self.segment_list.open("r") as fh:
                 fh.seek(self._offset)
                 data = fh.read()
                 self._offset = fh.tell()
         except FileNotFoundError:
-            return []
-        data = self._partial + data
+            return ""
+        return data
+
+    def poll(self) -> list[Chunk]:
+        """Handle chunks FFmpeg has closed since the last call; returns them."""
+        data = self._partial + self._read()
         lines = data.split("\n")
         self._partial = lines.pop()  # an incomplete last line waits for the next poll
         landed = []
@@ -111,6 +160,10 @@ class ChunkWatcher:
         start_s, _, end_s = times.partition(",")
         part = self.video_dir / name
         final = self.video_dir / name.removesuffix(PART_SUFFIX)
+        if final.exists() and part.exists():
+            # The wall clock was stepped back (NTP on a board without an RTC): FFmpeg's strftime gave this chunk
+            # the name of one already finished. Never overwrite a recording; keep both, the later one suffixed.
+            final = _unused_name(final)
         try:
             _trim(part)  # a chunk whose last write failed (disk full) ends after its last complete fragment
             replace(part, final, durable=True)  # the data is on disk before the name says "finished" (power cuts)
@@ -129,6 +182,15 @@ class ChunkWatcher:
         return Chunk(final, stamp_time(final.name), duration)
 
 
+def _unused_name(path: Path) -> Path:
+    """`path` with -1, -2, ... before the suffix: the first name nothing has (20261203T170604Z-1.mp4)."""
+    stem = path.name.removesuffix(CHUNK_SUFFIX)
+    n = 1
+    while (candidate := path.with_name(f"{stem}-{n}{CHUNK_SUFFIX}")).exists():
+        n += 1
+    return candidate
+
+
 class SnapshotWatcher:
     """Refreshes latest_image.jpg to the newest finished JPEG (FFmpeg writes them atomically).
 
@@ -142,6 +204,7 @@ class SnapshotWatcher:
         self.images_dir = images_dir
         self.latest_dir = latest_dir
         self.last: Path | None = newest_file(images_dir, IMAGE_SUFFIX)
+        self._last_key: tuple[str, int, int] | None = None  # name, inode, mtime of the last one seen
         self.last_at: float | None = None  # monotonic time the last snapshot was seen
         self.count = 0
 
@@ -150,15 +213,26 @@ class SnapshotWatcher:
         now = time.time() if now is None else now
         for offset in range(self.LOOKBACK + 1):
             name = time.strftime(SNAPSHOT_PATTERN, time.gmtime(now - offset))
-            if self.last is not None and name <= self.last.name:
-                return None
             candidate = self.images_dir / name
-            if candidate.exists():
-                self.last = candidate
-                self.last_at = time.monotonic()
-                self.count += 1
-                _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
-                return candidate
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            key = (name, st.st_ino, st.st_mtime_ns)
+            if key == self._last_key:
+                return None  # the newest one is the one we saw already
+            if self.last is not None and name <= self.last.name and not now - self.LOOKBACK - 1 <= st.st_mtime <= now + 1:
+                # Not newer by name and not written just now: an old snapshot. (Newer by name than the last one
+                # or freshly written: after the wall clock was stepped back, FFmpeg writes under names it used
+                # before, and a watcher that wanted names after the last one would see nothing new until the clock
+                # caught up, and the stall watchdog would restart FFmpeg all that time.)
+                continue
+            self.last = candidate
+            self._last_key = key
+            self.last_at = time.monotonic()
+            self.count += 1
+            _try_swap(self.latest_dir / LATEST_IMAGE, candidate)
+            return candidate
         return None
 
 

@@ -53,6 +53,15 @@ RTP_MTU = 1200
 PLAYOUT_DELAY_ASAP = playout_delay_data(0, 0)
 # What a rewritten packet keeps of the payloader's buffer besides its bytes.
 _RTP_METADATA = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
+# Opus packets (20 ms each) queued in a viewer's audio appsrc before it drops them: 0.5 s, like the video.
+MAX_QUEUED_AUDIO = 25
+# How many video frames the ingest averages the frames' transit delay over (see Ingest._lag): ~10 s at 25 fps,
+# slow enough that the sound's timestamps never jump, fast enough to follow a drifting encoder clock.
+LAG_FRAMES = 256
+# The sound's timestamps follow that delay in steps, only when it moved by more than this: an Opus packet's RTP
+# timestamp must follow the previous one's end exactly. Chromium's NetEq conceals every gap (10 ms of made-up
+# sound each), and following the average packet by packet (+-0.3 ms) had it conceal 25% of the samples.
+AUDIO_RESYNC_NS = 20 * Gst.MSECOND
 
 
 def init() -> None:
@@ -63,7 +72,8 @@ def init() -> None:
 def missing_elements() -> list[str]:
     """GStreamer elements the hub needs that are not installed."""
     init()
-    need = ("tcpserversrc", "tsdemux", "capssetter", "h264parse", "appsink", "appsrc", "rtph264pay", "webrtcbin")
+    need = ("tcpserversrc", "tsdemux", "capssetter", "h264parse", "appsink", "appsrc", "rtph264pay", "webrtcbin",
+            "opusparse", "rtpopuspay")
     return [name for name in need if Gst.ElementFactory.find(name) is None]
 
 
@@ -107,27 +117,46 @@ class Frame:
     arrival: int  # clock_ns() when the frame arrived
 
 
+@dataclass
+class AudioPacket:
+    """One Opus packet from the ingest (the web view's sound), timed on the same clock as the frames (ns)."""
+
+    buffer: Gst.Buffer  # its pts: the encoder's, moved onto clock_ns() exactly as the video's arrival times
+    caps: Gst.Caps
+
+
 def ingest_description(port: int) -> str:
     """gst-launch description of the ingest: MPEG-TS over TCP from FFmpeg, parsed to H.264 access units."""
     # Same reasoning as camstream/servers/rtsp_gst.py: each PES holds one AU, capssetter declares that so
     # h264parse does not hold each frame for one frame interval; config-interval=-1 puts SPS/PPS before
     # every IDR so a viewer can start at any keyframe (h264parse docs).
+    # With --audio, the stream also carries Opus (camstream/outputs/web.py): a second branch, linked when tsdemux
+    # adds its pad. Both appsinks are async=false: tsdemux feeds them from one thread, and a sink waiting in
+    # preroll would block the other's first buffer for ever.
     return (
-        f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux ! "
-        "capssetter caps=video/x-h264,alignment=au ! "
+        f"tcpserversrc name=src host=127.0.0.1 port={port} ! tsdemux name=demux "
+        "demux. ! video/x-h264 ! capssetter caps=video/x-h264,alignment=au ! "
         "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
-        "appsink name=sink sync=false max-buffers=100 drop=true emit-signals=true"
+        "appsink name=sink sync=false async=false max-buffers=100 drop=true emit-signals=true "
+        "demux. ! audio/x-opus ! opusparse ! "
+        "appsink name=audio sync=false async=false max-buffers=100 drop=true emit-signals=true"
     )
 
 
 class Ingest:
     """The ingest pipeline; rebuilt whenever the encoder disconnects, so the next FFmpeg can connect."""
 
-    def __init__(self, port: int, on_frame: Callable[[Frame], None], on_disconnect: Callable[[], None]) -> None:
+    def __init__(self, port: int, on_frame: Callable[[Frame], None], on_disconnect: Callable[[], None],
+                 on_audio: Callable[[AudioPacket], None] | None = None) -> None:
         self.port = port
         self.on_frame = on_frame
         self.on_disconnect = on_disconnect
+        self.on_audio = on_audio
         self.connected = False
+        self.has_audio = False  # the encoder's stream has an Opus track (known from tsdemux's pads)
+        self._lag: float | None = None
+        self._lag_frames = 0
+        self._audio_offset: int | None = None
         self._pipeline: Gst.Pipeline | None = None
         self._watch = 0
         self._offset: int | None = None
@@ -139,6 +168,8 @@ class Ingest:
         pipeline = Gst.parse_launch(ingest_description(self.port))
         pipeline.use_clock(Gst.SystemClock.obtain())
         pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
+        pipeline.get_by_name("audio").connect("new-sample", self._on_audio_sample)
+        pipeline.get_by_name("demux").connect("pad-added", self._on_pad)
         bus = pipeline.get_bus()
         bus.add_signal_watch()
         watch = bus.connect("message", self._on_message)
@@ -166,7 +197,9 @@ class Ingest:
         bus.remove_signal_watch()
         pipeline.set_state(Gst.State.NULL)
         self.connected = False
+        self.has_audio = False
         self._offset = None  # the next encoder starts its own clock
+        self._lag, self._lag_frames, self._audio_offset = None, 0, None
 
     def _reopen(self) -> bool:
         self._teardown()
@@ -202,15 +235,48 @@ class Ingest:
         else:
             if self._offset is None or abs(ref + self._offset - now) > MAX_DRIFT_NS:
                 self._offset = now - ref
+                self._lag, self._lag_frames = None, 0
+            # How much later than its timestamp says a frame arrives, on average (a plain mean over the first
+            # LAG_FRAMES): the sound gets the same delay, so a sample and the frame captured with it carry the same
+            # time on the viewers' clock (WebRtcPeer.push times frames by arrival).
+            lag = now - (ref + self._offset)
+            self._lag_frames = min(self._lag_frames + 1, LAG_FRAMES)
+            self._lag = float(lag) if self._lag is None else self._lag + (lag - self._lag) / self._lag_frames
             out.dts = buf.dts + self._offset if buf.dts != Gst.CLOCK_TIME_NONE else Gst.CLOCK_TIME_NONE
             out.pts = buf.pts + self._offset if buf.pts != Gst.CLOCK_TIME_NONE else out.dts
         keyframe = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
         self.on_frame(Frame(out, keyframe, sample.get_caps(), now))
         return Gst.FlowReturn.OK
 
+    def _on_pad(self, _demux: Gst.Element, pad: Gst.Pad) -> None:
+        if pad.get_name().startswith("audio"):
+            self.has_audio = True
 
-def peer_description(pt: int) -> str:
-    """gst-launch description of one WebRTC viewer: frames pushed into `src`, payloaded, sent by webrtcbin."""
+    def _on_audio_sample(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
+        # Same streaming thread as _on_sample (tsdemux pushes every pad from one), so _offset/_lag need no lock.
+        sample = sink.emit("pull-sample")
+        if sample is None or self.on_audio is None:
+            return Gst.FlowReturn.OK
+        buf = sample.get_buffer()
+        if buf.pts == Gst.CLOCK_TIME_NONE or self._offset is None or self._lag is None:
+            return Gst.FlowReturn.OK  # before the first frame: nothing to time it against yet
+        out = shallow_copy(buf)
+        # Timed by the encoder (RTP timestamps of audio must advance by exactly one packet each), on the video's
+        # arrival clock: the encoder-to-hub offset plus the frames' average transit delay, updated in steps.
+        target = self._offset + int(self._lag)
+        if self._audio_offset is None or abs(target - self._audio_offset) > AUDIO_RESYNC_NS:
+            self._audio_offset = target
+        out.pts = max(0, buf.pts + self._audio_offset)
+        out.dts = Gst.CLOCK_TIME_NONE
+        self.on_audio(AudioPacket(out, sample.get_caps()))
+        return Gst.FlowReturn.OK
+
+
+def peer_description(pt: int, audio_pt: int | None = None) -> str:
+    """gst-launch description of one WebRTC viewer: frames pushed into `src`, payloaded, sent by webrtcbin.
+
+    With `audio_pt`, Opus packets pushed into `asrc` go out as a second (audio) track (rtpopuspay, RFC 7587).
+    """
     # rtph264pay: aggregate-mode=zero-latency sends SPS+PPS+IDR as one STAP-A without waiting for more NALs
     # (rtph264pay docs). config-interval=0: the ingest's h264parse already puts SPS/PPS in every IDR access
     # unit; rtph264pay 1.22 with -1 would also insert them before every IDR *slice*, splitting sliced
@@ -224,6 +290,10 @@ def peer_description(pt: int) -> str:
         "appsink name=rtpout sync=false emit-signals=true buffer-list=true "
         "appsrc name=rtpin is-live=true format=time do-timestamp=false block=false ! "
         "webrtcbin name=rtc bundle-policy=max-bundle latency=0"
+    ) + (
+        "" if audio_pt is None else
+        " appsrc name=asrc is-live=true format=time do-timestamp=false block=false ! "
+        f"rtpopuspay name=apay pt={audio_pt} mtu={RTP_MTU} ! rtc."
     )
 
 
@@ -240,8 +310,13 @@ class WebRtcPeer:
         udp_ports: int,
         stun_server: str | None,
         turn_server: str | None,
+        audio_pt: int | None = None,
+        audio_caps: Gst.Caps | None = None,
     ) -> None:
         self.pt = pt
+        self.audio_pt = audio_pt if audio_caps is not None else None
+        self.audio_out = 0
+        self.audio_dropped = 0
         self.remote_ufrag: str | None = None  # the browser's ICE username fragment (a PATCH with another = restart)
         self.created = time.monotonic()
         self.state = "new"
@@ -256,7 +331,7 @@ class WebRtcPeer:
         self._gathered = threading.Event()
         clean = caps.copy()
         clean.set_value("stream-format", "byte-stream")
-        self.pipeline = Gst.parse_launch(peer_description(pt))
+        self.pipeline = Gst.parse_launch(peer_description(pt, self.audio_pt))
         self.pipeline.use_clock(Gst.SystemClock.obtain())
         self.appsrc: GstApp.AppSrc = self.pipeline.get_by_name("src")
         self.appsrc.set_property("caps", clean)
@@ -294,6 +369,9 @@ class WebRtcPeer:
                 f"level-asymmetry-allowed=(string)1,ssrc=(uint){self.ssrc}"
             ),
         )
+        self.asrc: GstApp.AppSrc | None = None
+        if self.audio_pt is not None:
+            self._add_audio(self.audio_pt, audio_caps)
         self.rtc.connect("on-ice-candidate", self._on_candidate)
         self.rtc.connect("notify::ice-gathering-state", self._on_gathering)
         self.rtc.connect("notify::connection-state", self._on_connection_state)
@@ -301,6 +379,26 @@ class WebRtcPeer:
         if rtpbin is not None:
             # RTCP from the browser (receiver reports, NACK, PLI) proves it is still there.
             rtpbin.connect("on-ssrc-active", self._on_rtcp)
+
+    def _add_audio(self, apt: int, caps: Gst.Caps) -> None:
+        """The Opus track: its own appsrc and payloader, a second send-only transceiver, one stream with the video."""
+        self.asrc = self.pipeline.get_by_name("asrc")
+        self.asrc.set_property("caps", caps)
+        self.audio_ssrc = secrets.randbelow(2**32 - 1) + 1  # announced = sent, as for the video
+        self.pipeline.get_by_name("apay").set_property("ssrc", self.audio_ssrc)
+        # Both tracks in one MediaStream (a=msid, RFC 8830): Chromium lip-syncs only tracks of one stream, from
+        # the RTCP sender reports that map both RTP clocks onto this pipeline's clock.
+        for pad in self.rtc.sinkpads:
+            pad.set_property("msid", "camstream")
+        trans = self.rtc.emit("get-transceiver", 1)
+        trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+        trans.set_property(
+            "codec-preferences",
+            Gst.Caps.from_string(
+                f"application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={apt},"
+                f"encoding-params=(string)2,ssrc=(uint){self.audio_ssrc}"
+            ),
+        )
 
     # -- negotiation (blocking: called from an executor thread) --------------------------------------------------
 
@@ -425,6 +523,21 @@ class WebRtcPeer:
         self.frames_out += 1
         self.bytes_out += out.get_size()
         self.appsrc.push_buffer(out)
+
+
+    def push_audio(self, packet: AudioPacket) -> None:
+        """Hand one Opus packet to this viewer (ingest thread); dropped when the viewer is behind."""
+        if not self._live or self.asrc is None:
+            return
+        if self.asrc.get_current_level_buffers() > MAX_QUEUED_AUDIO:
+            self.audio_dropped += 1
+            return
+        out = shallow_copy(packet.buffer)
+        # On this viewer's running time, as the frames' arrival times are (push): the same instant, the same time.
+        out.pts = max(0, packet.buffer.pts - self.pipeline.get_base_time())
+        self.audio_out += 1
+        self.bytes_out += out.get_size()
+        self.asrc.push_buffer(out)
 
 
 def _find_rtpbin(rtc: Gst.Element) -> Gst.Element | None:

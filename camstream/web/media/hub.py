@@ -25,10 +25,17 @@ from aiohttp import WSMsgType, web
 
 from camstream.errors import MissingToolError, ServerError
 from camstream.web.media import fmp4, h264
-from camstream.web.media.sdp import SdpError, choose_format, ice_credentials, rewrite_offer, trickle_candidates
+from camstream.web.media.sdp import (
+    SdpError,
+    choose_format,
+    ice_credentials,
+    opus_payload,
+    rewrite_offer,
+    trickle_candidates,
+)
 
 if TYPE_CHECKING:
-    from camstream.web.media.gst import Frame, WebRtcPeer
+    from camstream.web.media.gst import AudioPacket, Frame, WebRtcPeer
 
 log = logging.getLogger("camstream.web.media")
 
@@ -45,6 +52,8 @@ CONNECT_TIMEOUT_S = 20.0
 RTCP_TIMEOUT_S = 15.0
 REAP_INTERVAL_S = 1.0
 MAX_VIEWERS = 32
+# How long a WHEP request waits for the first Opus packet once the stream is known to carry sound.
+AUDIO_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,8 @@ class MediaHub:
         self._seq = 0
         self._last_dts: int | None = None
         self._caps: Any = None  # Gst.Caps of the ingest's H.264
+        self._audio_caps: Any = None  # Gst.Caps of the ingest's Opus, once a packet came (None: no sound)
+        self._audio_in = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -139,7 +150,7 @@ class MediaHub:
         self._stream_ready = asyncio.Event()
         self._glib = gst.GLibThread()
         self._glib.start()
-        self._ingest = gst.Ingest(self.ingest_port, self._on_frame, self._on_disconnect)
+        self._ingest = gst.Ingest(self.ingest_port, self._on_frame, self._on_disconnect, self._on_audio)
         if not self._ingest.open():
             self._glib.stop()
             raise ServerError(f"cannot listen for the encoder on 127.0.0.1:{self.ingest_port}: port in use")
@@ -209,10 +220,18 @@ class MediaHub:
         caps = self._caps
         ice = self.ice
         loop = asyncio.get_running_loop()
+        # Sound when the stream has it and the browser offered Opus (an offer without audio gets video only).
+        audio_pt = opus_payload(offer)
+        if audio_pt is not None and self._audio_caps is None and self._ingest.has_audio:
+            deadline = loop.time() + AUDIO_WAIT_S
+            while self._audio_caps is None and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        audio_caps = self._audio_caps if audio_pt is not None else None
 
         def make() -> WebRtcPeer:
             return gst.WebRtcPeer(fmt.pt, stream.plid, caps, udp_port=ice.udp_port, udp_ports=ice.udp_ports,
-                                  stun_server=ice.stun_server, turn_server=ice.turn_server)
+                                  stun_server=ice.stun_server, turn_server=ice.turn_server,
+                                  audio_pt=audio_pt, audio_caps=audio_caps)
 
         peer = await loop.run_in_executor(None, make)
         gather = GATHER_TIMEOUT_STUN_S if (ice.stun_server or ice.turn_server) else GATHER_TIMEOUT_S
@@ -225,7 +244,8 @@ class MediaHub:
         peer.remote_ufrag = ice_credentials(offer)[0]
         with self._lock:
             self._peers[session] = peer
-        log.info("WebRTC viewer %s joined (H.264 %s as payload type %d)", session, stream.plid, fmt.pt)
+        log.info("WebRTC viewer %s joined (H.264 %s as payload type %d%s)", session, stream.plid, fmt.pt,
+                 "" if peer.audio_pt is None else f", Opus as {peer.audio_pt}")
         return web.Response(
             status=201, text=answer, content_type="application/sdp",
             headers={"Location": f"/{self.path}/whep/{session}"},
@@ -317,6 +337,16 @@ class MediaHub:
 
     def _on_disconnect(self) -> None:
         self._last_dts = None
+        self._audio_caps = None  # the next encoder may come without sound
+
+    def _on_audio(self, packet: AudioPacket) -> None:
+        """Called in the ingest's streaming thread for every Opus packet (the web view's sound)."""
+        self._audio_in += 1
+        self._audio_caps = packet.caps
+        with self._lock:
+            peers = list(self._peers.values())
+        for peer in peers:
+            peer.push_audio(packet)
 
     def _on_frame(self, frame: Frame) -> None:
         """Called in the ingest's streaming thread for every access unit."""
@@ -412,4 +442,7 @@ class MediaHub:
             "codec": h264.mse_codec(stream.plid) if stream else None,
             "width": stream.width if stream else None,
             "height": stream.height if stream else None,
+            # The sound WebRTC viewers get (the fMP4 fallback is video only): Opus packets in, viewers hearing it.
+            "audio": {"codec": "opus" if self._audio_caps is not None else None, "packets_in": self._audio_in,
+                      "webrtc_viewers": sum(1 for p in peers if p.audio_pt is not None)},
         }

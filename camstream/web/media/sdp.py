@@ -97,6 +97,20 @@ def choose_format(offer: str, stream_plid: str) -> H264Format:
     )
 
 
+def opus_payload(offer: str) -> int | None:
+    """The payload type of Opus in the offer's first audio section (RFC 7587: opus/48000/2), or None."""
+    _session, media = _sections(offer)
+    audio = next((s for s in media if s[0].startswith("m=audio")), None)
+    if audio is None or audio[0].split()[1] == "0":
+        return None
+    offered = [int(p) for p in audio[0].split()[3:] if p.isdigit()]
+    for line in audio:
+        m = re.match(r"a=rtpmap:(\d+) opus/48000/2$", line.strip(), re.IGNORECASE)
+        if m and int(m.group(1)) in offered:
+            return int(m.group(1))
+    return None
+
+
 def rewrite_offer(offer: str, pt: int, stream_plid: str) -> str:
     """The offer with only `pt` left as video format (plus its RTX), its profile-level-id set to the stream's."""
     session, media = _sections(offer)

@@ -282,6 +282,9 @@
         state.ownStamp = false;
         player.addEventListener("latency", (e) => showLatency(e.detail.ms + state.offsetMs));
         player.addEventListener("state", (e) => { state.playerState = e.detail.state; });
+        // Sound (--audio): the player starts muted, because browsers only autoplay muted media (Chrome's and
+        // Safari's autoplay policies); one tap on the speaker button, a user gesture, turns it on.
+        player.addEventListener("audio", (e) => showSound(e.detail.available, e.detail.muted));
       }
     } else {
       $("no-live").textContent = "The live player did not load.";
@@ -290,6 +293,16 @@
     watchFrames();
   }
 
+  function showSound(available, muted) {
+    const button = $("sound");
+    button.hidden = !available;
+    button.innerHTML = muted ? "&#x1F507;" : "&#x1F50A;";
+    button.setAttribute("aria-pressed", muted ? "false" : "true");
+    button.setAttribute("aria-label", muted ? "Sound on" : "Sound off");
+  }
+  $("sound").onclick = () => {
+    if (state.player && state.player.setMuted) state.player.setMuted(!video.muted);
+  };
   $("fullscreen").onclick = () => {
     const el = $("live");
     if (document.fullscreenElement) document.exitFullscreen();

@@ -19,8 +19,12 @@
  *   player.latencies Array of recent glass-to-glass samples in ms (frames carrying the --clock stamp)
  *   player.decodedLatencies  WebRTC only: the same up to the decoder's output (before the display path)
  *   player.close()   stop and release the session
+ *   player.hasAudio  true once the stream's sound plays (WebRTC: Opus; the fMP4 fallback is video only)
+ *   player.setMuted(bool)  sound on/off. The player starts muted: browsers only autoplay muted media, and
+ *     unmuting must happen in a user gesture (a click), so the page shows a sound button when hasAudio.
  *   player.addEventListener(type, fn): "state" (detail {state, mode, error}), "frame" (detail {frames,
- *     mediaTime}), "latency" (detail {ms}), "mode" (detail {mode}) — a connection indicator needs only "state".
+ *     mediaTime}), "latency" (detail {ms}), "mode" (detail {mode}), "audio" (detail {available, muted})
+ *     — a connection indicator needs only "state".
  *   CamstreamPlayer.decodeStamp(gray, width, height) -> ms | null: the --clock stamp decoder
  *     (camstream/latency.py, same layout), for a row-major 8-bit luma array.
  *
@@ -130,6 +134,7 @@
     this.timeline = {};  // ms since attach of each step of the last connection: where start-up time goes
     this.closed = false;
     this.conn = null;  // {close()} of the current WebRTC or MSE connection
+    this.hasAudio = false;
     this.stamp = this.opts.stamp ? new StampReader() : null;
     video.muted = true;
     video.autoplay = true;
@@ -155,6 +160,16 @@
   };
   Player.prototype._mark = function (step) {
     this.timeline[step] = Math.round(performance.now() - this.t0);
+  };
+  Player.prototype._setAudio = function (available) {
+    if (available === this.hasAudio) return;
+    this.hasAudio = available;
+    this._emit("audio", {available: available, muted: this.video.muted});
+  };
+  Player.prototype.setMuted = function (muted) {
+    this.video.muted = !!muted;
+    if (!muted) this.video.play().catch(function () {});
+    this._emit("audio", {available: this.hasAudio, muted: this.video.muted});
   };
   Player.prototype._url = function (suffix) {
     var base = this.opts.base || global.location.origin;
@@ -258,6 +273,7 @@
       try { this.conn.close(); } catch (e) { /* already gone */ }
       this.conn = null;
     }
+    this._setAudio(false);
   };
 
   Player.prototype._connect = function () {
@@ -298,10 +314,29 @@
     // RTP header extension (camstream/web/media/rtpext.py).
     if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
     if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
+    // Sound, when camstream runs with --audio: Opus only (camstream encodes Opus once for all browsers). A
+    // server without sound answers the audio section as inactive and only video plays.
+    var atr = pc.addTransceiver("audio", {direction: "recvonly"});
+    try {
+      var acaps = RTCRtpReceiver.getCapabilities("audio").codecs.filter(function (c) {
+        return /audio\/opus/i.test(c.mimeType);
+      });
+      if (acaps.length && atr.setCodecPreferences) atr.setCodecPreferences(acaps);
+    } catch (e) { /* offer everything: the server picks Opus */ }
+    // Both tracks in one MediaStream, one element: the server puts them in one stream (a=msid) so the browser
+    // keeps them in sync; a track without a signalled stream joins the same one.
+    var stream = null;
     pc.ontrack = function (ev) {
       if (self.conn !== conn) return;
-      video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      var s = ev.streams && ev.streams[0] ? ev.streams[0] : null;
+      if (!stream) stream = s || new MediaStream();
+      if (stream.getTracks().indexOf(ev.track) < 0) stream.addTrack(ev.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
       video.play().catch(function () {});
+      if (ev.track.kind === "audio") {
+        ev.track.onunmute = function () { if (self.conn === conn) self._setAudio(true); };
+        if (!ev.track.muted) self._setAudio(true);
+      }
     };
     pc.onconnectionstatechange = function () {
       if (self.conn !== conn) return;
@@ -443,7 +478,8 @@
       latencyMs: this.latencies.length ? this.latencies[this.latencies.length - 1] : null,
       latencyP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
       latencySamples: sorted.length, reconnects: this.reconnects, fallbacks: this.fallbacks,
-      codec: this.codec, error: this.error, timeline: this.timeline,
+      codec: this.codec, error: this.error, timeline: this.timeline, audio: this.hasAudio,
+      muted: this.video.muted,
     };
   };
 

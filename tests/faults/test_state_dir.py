@@ -1,0 +1,101 @@
+"""The state directory fills up (a small /run or /var tmpfs, a log that ran away): nothing stops, nothing restarts.
+
+camstream, its builtin RTSP server and the web server write their status files there, FFmpeg's segment muxer
+its chunk list, the supervisor its ledger of child processes. A real 2 MB tmpfs is the state directory (needs
+root: CI runs as root); the recording disk is elsewhere. The live viewer is a real FFmpeg client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from _clients import Viewer, ffmpeg_pids, status
+from support import Camstream, decodes_cleanly, free_port
+from test_disk import _umount_all, fill
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 2 MB tmpfs that really fills")
+
+FPS = 25
+FULL_SECONDS = 40  # how long the state directory stays full while the viewer is measured
+
+
+@pytest.fixture
+def state_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs for the state directory, always unmounted after the test."""
+    mnt = tmp_path / "state"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        _umount_all(mnt)
+
+
+def _rtsp_stamp(state: Path) -> float:
+    try:
+        return float(json.loads((state / "rtsp_builtin.json").read_text())["updated_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def test_full_state_directory_changes_nothing_live_and_recovers(state_disk: Path, tmp_path: Path) -> None:
+    # Full before camstream starts, so every writer meets ENOSPC on its very first write (status files, the
+    # ledger of children, FFmpeg's segment list); only empty files (a lock, a FIFO) can still be created.
+    filler = fill(state_disk)
+    port = free_port()
+    ssd = tmp_path / "ssd"
+    cs = Camstream(["--source", "testsrc", "--resolution", "320x240", "--fps", str(FPS), "--bitrate", "500k",
+                    "--rtsp", "--rtsp-server", "builtin", "--rtsp-port", str(port), "--record", "--snapshots",
+                    "--segment-seconds", "2", "--ssd-path", str(ssd), "--state-dir", str(state_disk), "-v"],
+                   tmp_path / "cs.log")
+    viewer = None
+    try:
+        cs.wait_for(lambda: "chunk landed:" in cs.log(), 40, "a chunk")
+        viewer = Viewer(f"rtsp://127.0.0.1:{port}/live", "tcp")
+        viewer.wait_frames(FPS, 30)
+        pids = ffmpeg_pids(cs.proc.pid)
+        server = cs.child("camstream.servers.rtsp_builtin")
+        landed0, frames0, t0 = cs.log().count("chunk landed:"), viewer.frames, time.monotonic()
+        seen = set(pids)
+        while time.monotonic() - t0 < FULL_SECONDS:
+            seen |= ffmpeg_pids(cs.proc.pid)
+            time.sleep(0.5)
+        got, elapsed = viewer.frames - frames0, time.monotonic() - t0
+        log = cs.log()
+        assert cs.proc.poll() is None, log
+        assert os.statvfs(state_disk).f_bavail == 0, "the state directory was not full all along"
+        assert got >= 0.95 * elapsed * FPS, f"viewer got {got} frames in {elapsed:.0f} s with the state dir full\n{log}"
+        assert seen == pids, f"FFmpeg was restarted while the state directory was full\n{log}"
+        assert server.is_running() and cs.child("camstream.servers.rtsp_builtin").pid == server.pid, log
+        assert "restarting:" not in log and "Traceback" not in log, log
+        assert log.count("cannot write status file") == 1, "one line says it, not one a second"
+        landed = log.count("chunk landed:") - landed0  # 2-second chunks
+        assert landed >= FULL_SECONDS / 2 * 0.8, f"recording did not go on: {landed} chunks\n{log}"
+        assert not list((ssd / "video").glob("*.part"))[1:], "closed chunks left unfinished"
+        images = sorted((ssd / "images").glob("*.jpg"))
+        assert images and images[-1].stat().st_mtime > time.time() - 10, "snapshots stopped"
+        # Space comes back: the status files are current again, the chunks recorded meanwhile are all there.
+        filler.unlink()
+        back = time.time()
+        cs.wait_for(lambda: _mtime(state_disk / "status.json") > back, 10, "a fresh status.json")
+        cs.wait_for(lambda: _rtsp_stamp(state_disk) > back, 10, "a fresh rtsp_builtin.json")
+        assert status(state_disk).get("state") == "running"
+        assert all(decodes_cleanly(c) for c in sorted((ssd / "video").glob("*.mp4")))
+    finally:
+        if viewer:
+            viewer.stop()
+        cs.kill()
