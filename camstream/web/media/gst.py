@@ -170,6 +170,11 @@ class Ingest:
         pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
         pipeline.get_by_name("audio").connect("new-sample", self._on_audio_sample)
         pipeline.get_by_name("demux").connect("pad-added", self._on_pad)
+        # The encoder hanging up is the source's EOS. Waiting for the pipeline's EOS message instead would wait for
+        # ever when the stream has no sound: a bin posts EOS only once every sink has it, and the audio appsink,
+        # never linked, never gets it (the page then never recovered from an encoder restart).
+        pipeline.get_by_name("src").get_static_pad("src").add_probe(
+            Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_source_event, pipeline)
         bus = pipeline.get_bus()
         bus.add_signal_watch()
         watch = bus.connect("message", self._on_message)
@@ -211,15 +216,23 @@ class Ingest:
             GLib.timeout_add_seconds(INGEST_RETRY_S, self._reopen)
         return False
 
+    def _restart(self, pipeline: Gst.Pipeline, why: str) -> bool:
+        """GLib idle callback: reopen, unless `pipeline` was already replaced (EOS and an error may both ask)."""
+        if self._pipeline is pipeline:
+            log.info("web media ingest %s; waiting for a new connection", why)
+            self._reopen()
+        return False
+
+    def _on_source_event(self, _pad: Gst.Pad, info: Gst.PadProbeInfo, pipeline: Gst.Pipeline) -> Gst.PadProbeReturn:
+        event = info.get_event()
+        if event is not None and event.type == Gst.EventType.EOS:
+            GLib.idle_add(self._restart, pipeline, "closed by the encoder")
+        return Gst.PadProbeReturn.OK
+
     def _on_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
-        if message.type == Gst.MessageType.EOS:
-            log.info("web media ingest closed by the encoder; waiting for a new connection")
-        elif message.type == Gst.MessageType.ERROR:
+        if message.type == Gst.MessageType.ERROR:
             err, _debug = message.parse_error()
-            log.warning("web media ingest error: %s; waiting for a new connection", err.message)
-        else:
-            return
-        GLib.idle_add(self._reopen)
+            GLib.idle_add(self._restart, self._pipeline, f"error: {err.message}")
 
     def _on_sample(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
         sample = sink.emit("pull-sample")
