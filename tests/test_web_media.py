@@ -296,9 +296,9 @@ def test_each_webrtc_viewer_stamps_its_own_copy_of_a_frame() -> None:
 
 @pytest.mark.slow
 def test_webrtc_packets_carry_playout_delay_zero() -> None:
-    # Every RTP packet a viewer's webrtcbin gets carries the playout-delay extension (min = max = 0) under the
-    # offer's id, the payloader's packet otherwise unchanged, and still fits RTP_MTU. A 3000-byte IDR is cut into
-    # FU-A fragments, which rtph264pay pushes as one buffer list.
+    # The first RTP packet of every frame a viewer's webrtcbin gets carries the playout-delay extension
+    # (min = max = 0) under the offer's id, the payloader's packet otherwise unchanged, and still fits RTP_MTU;
+    # the frame's other packets pass as they are. Two 3000-byte frames, each cut into FU-A fragments.
     from camstream.web.media import gst
 
     gst.init()
@@ -337,21 +337,30 @@ def test_webrtc_packets_carry_playout_delay_zero() -> None:
         data = Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST
         peer.pipeline.get_by_name("pay").get_static_pad("src").add_probe(data, on_paid)
         peer.rtpin.get_static_pad("src").add_probe(data, on_sent)
+        second = Gst.Buffer.new_wrapped(bytes.fromhex("00000001") + bytes([0x41, 0x9A]) + bytes(range(256)) * 12)
+        second.pts = second.dts = now + 40 * Gst.MSECOND
         peer.push(gst.Frame(buf, True, caps, now))
+        peer.push(gst.Frame(second, False, caps, now + 40 * Gst.MSECOND))
         peer.pipeline.set_state(Gst.State.PLAYING)
         deadline = time.monotonic() + 5
-        while (len(sent) < 3 or len(sent) < len(paid)) and time.monotonic() < deadline:
+        while (len(sent) < 6 or len(sent) < len(paid)) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         peer.close()
-    assert len(paid) >= 3 and len(sent) == len(paid)
-    for original, (packet, pts) in zip(paid, sent):
+    assert len(paid) >= 6 and len(sent) == len(paid)
+    times = [original[4:8] for original in paid]
+    assert len(set(times)) == 2
+    for index, (original, (packet, pts)) in enumerate(zip(paid, sent)):
         assert original[0] & 0x10 == 0  # the payloader wrote no extension of its own
+        assert len(packet) <= gst.RTP_MTU
+        assert pts != Gst.CLOCK_TIME_NONE  # the payloader's timestamps are kept (RTCP sender reports use them)
+        if index and times[index] == times[index - 1]:
+            assert packet == original
+            continue
         assert packet[0] == original[0] | 0x10 and packet[1:12] == original[1:12]
         assert packet[12:20] == bytes([0xBE, 0xDE, 0x00, 0x01, 0x52, 0x00, 0x00, 0x00])  # id 5, 3 bytes, 0 and 0
         assert packet[20:] == original[12:]
-        assert len(packet) <= gst.RTP_MTU
-        assert pts != Gst.CLOCK_TIME_NONE  # the payloader's timestamps are kept (RTCP sender reports use them)
+    assert sum(packet[0] & 0x10 == 0x10 for packet, _ in sent) == 2
 
 
 # -- sound for WebRTC viewers (issue 14) ------------------------------------------------------------------------

@@ -351,6 +351,7 @@ class WebRtcPeer:
         # The playout-delay extension's id in this viewer's offer; None: the browser did not offer it (Firefox).
         self.playout_delay_id: int | None = None
         self._rtp_caps: Gst.Caps | None = None
+        self._marked_time = b""  # RTP timestamp of the last packet given the extension
         self.rtpin: GstApp.AppSrc = self.pipeline.get_by_name("rtpin")
         self.pipeline.get_by_name("rtpout").connect("new-sample", self._on_rtp)
         self.rtc: Gst.Element = self.pipeline.get_by_name("rtc")
@@ -503,7 +504,12 @@ class WebRtcPeer:
         ext_id = self.playout_delay_id
         out = Gst.BufferList.new_sized(len(bufs))
         for buf in bufs:
-            if ext_id is not None:
+            # Only a frame's first packet: libwebrtc takes a frame's playout delay from its first packet and keeps
+            # the last one it got for frames without (RtpFrameObject, VideoReceiveStream2::OnCompleteFrame), and
+            # every packet through Python doubled the hub's CPU per viewer (bench/web_media.py).
+            rtp_time = buf.extract_dup(4, 4)
+            if ext_id is not None and rtp_time != self._marked_time:
+                self._marked_time = rtp_time
                 size = buf.get_size()
                 new = Gst.Buffer.new_wrapped(add_extension(buf.extract_dup(0, size), ext_id, PLAYOUT_DELAY_ASAP))
                 new.copy_into(buf, _RTP_METADATA, 0, size)
