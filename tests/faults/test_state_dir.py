@@ -78,7 +78,9 @@ def test_full_state_directory_changes_nothing_live_and_recovers(state_disk: Path
         log = cs.log()
         assert cs.proc.poll() is None, log
         assert os.statvfs(state_disk).f_bavail == 0, "the state directory was not full all along"
-        assert got >= 0.95 * elapsed * FPS, f"viewer got {got} frames in {elapsed:.0f} s with the state dir full\n{log}"
+        # Against the clock: FFmpeg's own frame count is in status.json, which cannot be written now. 90%, not 95%,
+        # leaves room for a test source that lags real time on a loaded machine.
+        assert got >= 0.9 * elapsed * FPS, f"viewer got {got} frames in {elapsed:.0f} s with the state dir full\n{log}"
         assert seen == pids, f"FFmpeg was restarted while the state directory was full\n{log}"
         assert server.is_running() and cs.child("camstream.servers.rtsp_builtin").pid == server.pid, log
         assert "restarting:" not in log and "Traceback" not in log, log
