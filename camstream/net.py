@@ -47,6 +47,28 @@ def check_port_free(address: str, port: int, fix: str) -> None:
             raise
 
 
+def listening_socket(address: str, port: int, fix: str, *, send_buffer: int, backlog: int = 511) -> socket.socket:
+    """A TCP socket listening on address:port whose accepted connections each get a send buffer of `send_buffer`
+    bytes (the kernel doubles it for its bookkeeping) instead of one Linux grows up to tcp_wmem's maximum: accepted
+    sockets inherit the listener's buffer size and its lock against autotuning (socket(7) SO_SNDBUF). For a server
+    that takes it over (nginx's inherited sockets); PortInUseError naming `fix` when the port is taken."""
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
+            raise
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on host:port."""
     try:

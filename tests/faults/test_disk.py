@@ -21,7 +21,10 @@ from support import Camstream, free_port
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 40 MB tmpfs that really fills")
 
 FPS = 25
-FAULT_SECONDS = 60  # how long each fault lasts while the viewer is measured
+FAULT_SECONDS = 60  # how long each fault lasts while the viewer is measured (issue 12: "at least a minute")
+# Paused for lack of space: the pause, its one line and the resume are what is tested, not a minute of it (the
+# minute-long full disk is the first test); the viewer is measured over twice this, paused and resumed.
+PAUSED_SECONDS = 15
 ARGS = ["--source", "testsrc", "--resolution", "320x240", "--fps", str(FPS), "--bitrate", "1000k",
         "--rtsp", "--rtsp-server", "builtin", "--record", "--snapshots", "--segment-seconds", "2",
         "--min-free", "0", "-v"]
@@ -138,10 +141,10 @@ def test_nothing_left_to_delete_pauses_once_and_resumes_by_itself(disk: Path, tm
         viewer = Viewer(f"rtsp://127.0.0.1:{port}/live", "tcp")
         viewer.wait_frames(FPS, 30)
         window = Window(viewer, cs.proc.pid, state, FPS)
-        time.sleep(FAULT_SECONDS / 2)
+        time.sleep(PAUSED_SECONDS)
         filler.unlink()  # space comes back
         cs.wait_for(lambda: chunks(disk), 30, "a chunk after space came back")
-        time.sleep(max(0.0, FAULT_SECONDS - (time.monotonic() - window.t0)))
+        time.sleep(max(0.0, 2 * PAUSED_SECONDS - (time.monotonic() - window.t0)))
         ratio, produced, restarts = window.close()
         log = cs.log()
         assert ratio >= 0.95, f"viewer got {ratio:.1%} of {produced} frames\n{log}"
