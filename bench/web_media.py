@@ -100,6 +100,13 @@ def render(latency: list[LatencyRow], cpu: list[CpuRow], meta: str) -> str:
                       f"{webrtc / rtsp:.2f}x, {verdict}."]
     else:
         lines += ["", f"Target WebRTC p50 <= {TARGET_RATIO}x RTSP/GStreamer p50: not measured (a path had no samples)."]
+    screen = next((r.p50 for r in latency if r.path == f"WebRTC (WHEP), {ON_SCREEN}"), None)
+    decoded = next((r.p50 for r in latency if r.path == "WebRTC (WHEP), at decoder output"), None)
+    if rtsp and screen is not None and decoded is not None:
+        # What the ratio is made of: the paths up to a decoder, then the browser's display path (the wait for the
+        # next compositor frame at 60 Hz, then drawing), which the GStreamer viewer's figure does not include.
+        lines += ["", f"Up to the decoder, WebRTC {decoded:.0f} ms vs RTSP {rtsp:.0f} ms; the browser's display path "
+                      f"(on screen - at decoder output, p50) adds {screen - decoded:.0f} ms."]
     base = next((c.percent for c in cpu if c.viewers == 0), None)
     lines += ["", "Web media process CPU, % of one core (the hub: ingest, per-viewer payloading/SRTP or fMP4 and "
                   "WebSocket; the browsers' own decoding is not included).", "",

@@ -25,6 +25,9 @@ def test_target_judged_on_screen_when_measured() -> None:
     rows = [latency_row("RTSP (GStreamer viewer, UDP)", [10.0]), latency_row("WebRTC (WHEP)", [5.0]),
             latency_row(f"WebRTC (WHEP), {ON_SCREEN}", [20.0])]
     assert "20 / 10 ms = 2.00x, NOT met." in render(rows, [], "m")
+    rows.append(latency_row("WebRTC (WHEP), at decoder output", [9.0]))
+    assert "Up to the decoder, WebRTC 9 ms vs RTSP 10 ms; the browser's display path (on screen - at decoder output, " \
+        "p50) adds 11 ms." in render(rows, [], "m")
 
 
 @pytest.mark.slow
