@@ -413,3 +413,5 @@ def test_webrtcbin_answers_opus_when_the_stream_has_sound(with_audio: bool) -> N
         assert msids == {"camstream"} and len(cnames) == 1, answer
     else:
         assert peer.audio_pt is None and "a=sendonly" not in sections["audio"], sections["audio"]
+    # Playout delay 0 only for a stream without sound: with sound, Chromium must be free to lip-sync the picture.
+    assert ("playout-delay" in answer) is (not with_audio) and (peer.playout_delay_id is None) is with_audio
