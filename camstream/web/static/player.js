@@ -311,7 +311,7 @@
     // A live view: no jitter-buffer target of our own (W3C webrtc-extensions jitterBufferTarget; Chromium's
     // older playoutDelayHint). This lowers only the minimum playout delay: libwebrtc renders frames as soon as
     // they are decoded only when the sender also caps the maximum, which the hub does with the playout-delay
-    // RTP header extension (camstream/web/media/rtpext.py).
+    // RTP header extension for a stream without sound (camstream/web/media/rtpext.py; with sound, lip sync wins).
     if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
     if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
     // Sound, when camstream runs with --audio: Opus only (camstream encodes Opus once for all browsers). A
