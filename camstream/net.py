@@ -35,16 +35,21 @@ def udp_port_free(port: int, host: str = "0.0.0.0") -> bool:
     return True
 
 
+def _bind(sock: socket.socket, address: str, port: int, fix: str) -> None:
+    """Bind with SO_REUSEADDR (a previous run's TIME_WAIT connections do not count); PortInUseError naming `fix`."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
+        raise
+
+
 def check_port_free(address: str, port: int, fix: str) -> None:
     """Raise PortInUseError naming `fix` (the flag or setting to change) when address:port is taken."""
     with socket.socket(_family(address), socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
-            raise
+        _bind(sock, address, port, fix)
 
 
 def listening_socket(address: str, port: int, fix: str, *, send_buffer: int, backlog: int = 511) -> socket.socket:
@@ -54,14 +59,8 @@ def listening_socket(address: str, port: int, fix: str, *, send_buffer: int, bac
     that takes it over (nginx's inherited sockets); PortInUseError naming `fix` when the port is taken."""
     sock = socket.socket(_family(address), socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
-            raise
+        _bind(sock, address, port, fix)
         sock.listen(backlog)
     except BaseException:
         sock.close()

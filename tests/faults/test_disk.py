@@ -6,7 +6,6 @@ client; chunks left on disk are decoded with real FFmpeg.
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from _clients import Viewer, Window, status
+from _disks import fill, tmpfs
 from support import Camstream, free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 40 MB tmpfs that really fills")
@@ -30,41 +30,11 @@ ARGS = ["--source", "testsrc", "--resolution", "320x240", "--fps", str(FPS), "--
         "--min-free", "0", "-v"]
 
 
-def _umount_all(path: Path) -> None:
-    for _ in range(5):
-        if not os.path.ismount(path):
-            return
-        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 40 MB tmpfs mounted for the test, always unmounted after it."""
-    mnt = tmp_path / "ssd"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)], check=True)
-    try:
+    with tmpfs(tmp_path / "ssd", "40m") as mnt:
         yield mnt
-    finally:
-        _umount_all(mnt)
-
-
-def fill(directory: Path, name: str = "filler", leave: int = 0) -> Path:
-    """Another program writes until the disk is full (ENOSPC), or until only `leave` bytes are free."""
-    path = directory / name
-    block = b"\0" * (256 * 1024)
-    with path.open("ab") as fh:
-        while True:
-            free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
-            if free <= leave:
-                break
-            try:
-                fh.write(block[: max(4096, min(len(block), free - leave))])
-                fh.flush()
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                break
-    return path
 
 
 def chunks(ssd: Path) -> list[Path]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from _clients import Viewer, ffmpeg_pids, status
+from _disks import fill, tmpfs, unmount_all
 from support import Camstream, decodes_cleanly, free_port
-from test_disk import _umount_all, fill
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 2 MB tmpfs that really fills")
 
@@ -29,27 +29,8 @@ FULL_SECONDS = 40  # how long the state directory stays full while the viewer is
 @pytest.fixture
 def state_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MB tmpfs for the state directory, always unmounted after the test."""
-    mnt = tmp_path / "state"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
-    try:
+    with tmpfs(tmp_path / "state", "2m") as mnt:
         yield mnt
-    finally:
-        _umount_all(mnt)
-
-
-def _mounted(path: Path) -> bool:
-    """Something is mounted on `path` (os.path.ismount misses a bind mount of a directory onto itself)."""
-    with open("/proc/self/mountinfo") as fh:
-        return any(line.split()[4] == str(path) for line in fh)
-
-
-def _unmount(path: Path) -> None:
-    for _ in range(5):
-        if not _mounted(path):
-            return
-        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
-    assert not _mounted(path), f"{path} is still mounted"
 
 
 def _rtsp_stamp(state: Path) -> float:
@@ -157,7 +138,7 @@ def test_read_only_state_directory_changes_nothing_live_and_recovers(tmp_path: P
         assert "Traceback" not in cs.log() and "failed" not in cs.log()[len(log):], cs.log()
         assert not [p for p in children if p.is_running() and p.status() != "zombie"]
     finally:
-        _unmount(state)
+        unmount_all(state)
         if viewer:
             viewer.stop()
         cs.kill()
