@@ -3,8 +3,8 @@
 Runs `camstream run` with every output on (builtin RTSP, managed nginx-rtmp, record, snapshots) on the test
 pattern for `--minutes`, with three viewers attached the whole time (RTSP over UDP, RTSP over TCP, RTMP; FFmpeg
 clients that copy the stream to null, so they cost little CPU). Every few seconds it samples each process of
-camstream's tree (the supervisor, FFmpeg, the RTSP server, the nginx master and worker) with psutil and writes a
-Markdown report: CPU seconds and RSS per process per minute, RSS growth after the first five minutes against
+camstream's tree (the supervisor, FFmpeg, the RTSP server, the web server, the nginx master and worker) with
+psutil and writes a Markdown report: CPU seconds and RSS per process per minute, RSS growth after the first five minutes against
 the 2 MB target, restarts (camstream's own count and any child whose pid changed), and the viewers' frames.
 """
 
@@ -124,6 +124,8 @@ def role(p: psutil.Process, root_pid: int) -> str:
         return "nginx worker" if argv and "worker" in argv[0] else "nginx master"
     if any("rtsp_builtin" in a for a in argv):
         return "rtsp server"
+    if "camstream.web" in argv:
+        return "web server"  # python -m camstream.web: the page, WHEP and the fallback
     return name
 
 
@@ -204,7 +206,7 @@ def render(samples: list[Sample], viewers: dict[str, tuple[int, int]], restarts:
     """Markdown report (pure). `viewers` maps a viewer to (frames received, times it had to be restarted)."""
     if len(samples) < 2:
         return "# Soak\n\nNo samples: camstream exited early.\n"
-    roles = [r for r in ("camstream", "ffmpeg", "rtsp server", "nginx master", "nginx worker")
+    roles = [r for r in ("camstream", "ffmpeg", "rtsp server", "web server", "nginx master", "nginx worker")
              if any(r in s.procs for s in samples)]
     roles += sorted({r for s in samples for r in s.procs} - set(roles))
     t0, t1 = samples[0].t, samples[-1].t
@@ -215,7 +217,7 @@ def render(samples: list[Sample], viewers: dict[str, tuple[int, int]], restarts:
         "",
         f"Written by `python -m bench.soak` (`make bench-soak`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         f" ({platform.machine()}, {os.cpu_count()} cores, shared with other work): `camstream run` on a {size} @ "
-        f"{fps} fps test pattern with builtin RTSP + managed nginx-rtmp + recording + 1 fps snapshots for "
+        f"{fps} fps test pattern with builtin RTSP + managed nginx-rtmp + the web view (on by default) + recording + 1 fps snapshots for "
         f"{minutes:.1f} min, with three viewers attached throughout (RTSP over UDP, RTSP over TCP, RTMP). "
         f"Every process of camstream's tree sampled every few seconds. The resolution is small to leave CPU for "
         f"other work on this shared machine; memory behaviour does not depend on it.",

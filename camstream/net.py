@@ -35,16 +35,37 @@ def udp_port_free(port: int, host: str = "0.0.0.0") -> bool:
     return True
 
 
+def _bind(sock: socket.socket, address: str, port: int, fix: str) -> None:
+    """Bind with SO_REUSEADDR (a previous run's TIME_WAIT connections do not count); PortInUseError naming `fix`."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
+        raise
+
+
 def check_port_free(address: str, port: int, fix: str) -> None:
     """Raise PortInUseError naming `fix` (the flag or setting to change) when address:port is taken."""
     with socket.socket(_family(address), socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} is already in use: choose another with {fix}") from exc
-            raise
+        _bind(sock, address, port, fix)
+
+
+def listening_socket(address: str, port: int, fix: str, *, send_buffer: int, backlog: int = 511) -> socket.socket:
+    """A TCP socket listening on address:port whose accepted connections each get a send buffer of `send_buffer`
+    bytes (the kernel doubles it for its bookkeeping) instead of one Linux grows up to tcp_wmem's maximum: accepted
+    sockets inherit the listener's buffer size and its lock against autotuning (socket(7) SO_SNDBUF). For a server
+    that takes it over (nginx's inherited sockets); PortInUseError naming `fix` when the port is taken."""
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        _bind(sock, address, port, fix)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

@@ -270,8 +270,10 @@ class Child:
         stdin_fd: int | None = None,
         stdout_fd: int | None = None,
         raw_stdout: bool = False,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.name = name
+        self.pass_fds = tuple(pass_fds)  # open descriptors the child keeps under the same numbers (sockets)
         # Pipe ends for a producer -> consumer pair (see start_piped); None = stdin closed / stdout as below.
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
@@ -310,6 +312,7 @@ class Child:
                 cwd=self.cwd,
                 start_new_session=True,
                 preexec_fn=tie_to_parent(os.getpid(), self.death_signal),
+                pass_fds=self.pass_fds,
             )
         except FileNotFoundError as exc:
             tool = os.path.basename(self.argv[0])

@@ -59,8 +59,12 @@ def write_status(state_dir: Path, status: Status) -> None:
 
 
 def remove_status(state_dir: Path) -> None:
-    """A stopped instance leaves no status behind."""
-    (state_dir / STATUS_FILE).unlink(missing_ok=True)
+    """A stopped instance leaves no status behind (unless the state directory turned read-only: readers check
+    that its pid is alive)."""
+    try:
+        (state_dir / STATUS_FILE).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def pid_alive(pid: int) -> bool:

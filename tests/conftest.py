@@ -27,11 +27,24 @@ PROCESS_FIXTURES = frozenset({
 })
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a process-starting fixture as slow (folder conftests mark whole folders)."""
+# Test files `make test` runs on their own after the parallel part: each drives several software-decoding browsers
+# or times a deadline from the issues (a page recovers within 5 s, a restart serves within 5 s), which another test
+# sharing a 2-core box can push past the bound without anything being wrong.
+SERIAL_FILES = frozenset({
+    "tests/e2e/test_web_media_run.py", "tests/e2e/test_web_media_browser.py", "tests/e2e/test_web_page.py",
+    "tests/e2e/test_audio_web.py", "tests/faults/test_supervisor_death.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a process-starting fixture as slow (folder conftests mark whole folders), and the
+    SERIAL_FILES' tests serial."""
+    root = Path(str(config.rootpath))
     for item in items:
         if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        if Path(str(item.path)).relative_to(root).as_posix() in SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from camstream.servers.rtsp_builtin import HUNG_S, STATUS_FILE_NAME, BuiltinRtspServer
+from camstream.servers.rtsp_builtin import HEARTBEAT_LINE, HUNG_S, STATUS_FILE_NAME, BuiltinRtspServer
 
 
 def test_hung_after_status_stops_changing(tmp_path: Path) -> None:
@@ -40,3 +40,13 @@ def test_a_touched_status_file_is_a_sign_of_life(tmp_path: Path) -> None:
         os.utime(status, ns=(i * 10**9, i * 10**9))
         assert server.hung(now=i * HUNG_S) is None
     assert server.hung(now=5 * HUNG_S) == f"hung (no status for {HUNG_S:g} s)"  # then it stops: hung
+
+
+def test_heartbeat_lines_are_a_sign_of_life(tmp_path: Path) -> None:
+    # A read-only state directory: no status file at all, only the heartbeat the server prints on stdout.
+    server = BuiltinRtspServer(port=8554, mount="/live", ingest_port=9000, state_dir=tmp_path)
+    assert server.hung(now=0.0) is None
+    for i in range(1, 4):
+        server._on_stdout(HEARTBEAT_LINE)
+        assert server.hung(now=i * HUNG_S) is None
+    assert server.hung(now=5 * HUNG_S) == f"hung (no status for {HUNG_S:g} s)"

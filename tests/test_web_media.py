@@ -12,10 +12,13 @@ import pytest
 
 from camstream.web.media import IceSettings, MediaHub
 from camstream.web.media import fmp4, h264
+from camstream.web.media.rtpext import PLAYOUT_DELAY_URI, add_extension, playout_delay_data
 from camstream.web.media.sdp import (
     SdpError,
     add_candidates,
+    add_extmap,
     choose_format,
+    extmap_id,
     h264_formats,
     opus_payload,
     rewrite_offer,
@@ -124,6 +127,54 @@ def test_trickle_fragment() -> None:
     assert trickle_candidates(frag) == [("0", "candidate:1 1 udp 9 1.2.3.4 9 typ host")]
 
 
+def test_playout_delay_data() -> None:
+    # 12-bit MIN then 12-bit MAX in 10 ms units (webrtc.org playout-delay extension).
+    assert playout_delay_data(0, 0) == bytes(3)
+    assert playout_delay_data(100, 500) == bytes([0x00, 0xA0, 0x32])
+    assert playout_delay_data(-5, 10**6) == bytes([0x00, 0x0F, 0xFF])
+
+
+# An RTP packet as rtph264pay makes it: V=2, no extension, marker, PT 108, seq 0x1234, ts, SSRC, 4 payload bytes.
+RTP = bytes([0x80, 0xEC, 0x12, 0x34, 0, 0, 0x10, 0, 0xDE, 0xAD, 0xBE, 0xEF]) + b"\x7c\x85\x88\x84"
+
+
+def test_extension_added_to_a_packet_without_one() -> None:
+    out = add_extension(RTP, 5, bytes(3))
+    assert out == (bytes([0x90]) + RTP[1:12] + bytes([0xBE, 0xDE, 0x00, 0x01, 0x52, 0, 0, 0]) + RTP[12:])
+
+
+def test_extension_appended_to_an_existing_block() -> None:
+    # One-byte form holding a 1-byte MID (id 9, "0") and its padding: the new element goes after the MID.
+    with_mid = bytes([0x90]) + RTP[1:12] + bytes([0xBE, 0xDE, 0x00, 0x01, 0x90, 0x30, 0, 0]) + RTP[12:]
+    assert add_extension(with_mid, 5, bytes(3)) == (
+        bytes([0x90]) + RTP[1:12] + bytes([0xBE, 0xDE, 0x00, 0x02, 0x90, 0x30, 0x52, 0, 0, 0, 0, 0]) + RTP[12:]
+    )
+    # Two-byte form (0x1000): id and length bytes, then the data.
+    two = bytes([0x90]) + RTP[1:12] + bytes([0x10, 0x00, 0x00, 0x01, 0x09, 0x01, 0x30, 0]) + RTP[12:]
+    assert add_extension(two, 5, bytes(3)) == (
+        bytes([0x90]) + RTP[1:12] + bytes([0x10, 0x00, 0x00, 0x02, 0x09, 0x01, 0x30, 0x05, 0x03, 0, 0, 0]) + RTP[12:]
+    )
+
+
+def test_extension_leaves_non_rtp_alone_and_refuses_bad_ids() -> None:
+    assert add_extension(b"\x00" * 20, 5, bytes(3)) == b"\x00" * 20  # version 0: not RTP
+    assert add_extension(RTP[:8], 5, bytes(3)) == RTP[:8]
+    with pytest.raises(ValueError):
+        add_extension(RTP, 15, bytes(3))
+
+
+def test_playout_delay_extmap_from_offer_into_answer() -> None:
+    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    assert extmap_id(offer, PLAYOUT_DELAY_URI) == 5
+    assert extmap_id(OFFER, PLAYOUT_DELAY_URI) is None  # not offered (e.g. Firefox): nothing is sent
+    assert extmap_id(OFFER.replace("a=mid:0", f"a=mid:0\r\na=extmap:15 {PLAYOUT_DELAY_URI}"), PLAYOUT_DELAY_URI) is None
+    answer = "\r\n".join(["v=0", "s=-", "m=video 9 UDP/TLS/RTP/SAVPF 106", "a=mid:0", "a=sendonly", "a=rtcp-mux",
+                           "a=rtpmap:106 H264/90000"]) + "\r\n"
+    once = add_extmap(answer, 5, PLAYOUT_DELAY_URI)
+    assert once == answer.replace("a=rtcp-mux\r\n", f"a=rtcp-mux\r\na=extmap:5 {PLAYOUT_DELAY_URI}\r\n")
+    assert add_extmap(once, 5, PLAYOUT_DELAY_URI) == once
+
+
 def test_hub_contract() -> None:
     hub = MediaHub(5000, "/cam1/", IceSettings(udp_port=40000, stun_server="stun://10.0.0.1:3478"))
     assert [(r.method, r.path) for r in hub.routes()] == [  # type: ignore[attr-defined]
@@ -185,6 +236,9 @@ def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
     assert "a=sendonly" in answer and f"a=rtpmap:{fmt.pt} H264/90000" in answer
     assert "packetization-mode=1" in answer and "profile-level-id=42c00d" in answer
     assert f"a=ssrc:{peer.ssrc} " in answer
+    # The offer's playout-delay id (5), answered so the browser reads the extension the hub writes.
+    assert f"a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\n" in answer
+    assert peer.playout_delay_id == 5
     cands = [line.split() for line in answer.split("\r\n") if line.startswith("a=candidate:")]
     udp = [c for c in cands if c[2].lower() == "udp"]
     assert udp and all(41000 <= int(c[5]) < 41004 for c in udp), cands
@@ -240,6 +294,75 @@ def test_each_webrtc_viewer_stamps_its_own_copy_of_a_frame() -> None:
     assert [p.frames_out for p in peers] == [1, 1]
 
 
+@pytest.mark.slow
+def test_webrtc_packets_carry_playout_delay_zero() -> None:
+    # The first RTP packet of every frame a viewer's webrtcbin gets carries the playout-delay extension
+    # (min = max = 0) under the offer's id, the payloader's packet otherwise unchanged, and still fits RTP_MTU;
+    # the frame's other packets pass as they are. Two 3000-byte frames, each cut into FU-A fragments.
+    from camstream.web.media import gst
+
+    gst.init()
+    Gst = gst.Gst
+    caps = Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                "framerate=25/1")
+    now = gst.clock_ns()
+    buf = Gst.Buffer.new_wrapped(bytes.fromhex("00000001") + bytes([0x65, 0x88]) + bytes(range(256)) * 12)
+    buf.pts = buf.dts = now
+    paid: list[bytes] = []
+    sent: list[tuple[bytes, int]] = []
+    peer = gst.WebRtcPeer(96, "42c00d", caps, udp_port=None, udp_ports=1, stun_server=None, turn_server=None)
+    try:
+        peer.playout_delay_id = 5  # as negotiate() finds it in a Chromium offer
+        peer._live = True  # as after DTLS
+
+        def on_paid(_pad: object, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+            if info.type & Gst.PadProbeType.BUFFER_LIST:
+                lst = info.get_buffer_list()
+                paid.extend(lst.get(i).extract_dup(0, lst.get(i).get_size()) for i in range(lst.length()))
+            elif info.type & Gst.PadProbeType.BUFFER:
+                paid.append(info.get_buffer().extract_dup(0, info.get_buffer().get_size()))
+            return Gst.PadProbeReturn.OK
+
+        def on_sent(_pad: object, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+            # What reaches webrtcbin, taken away before the unnegotiated webrtcbin refuses it.
+            bufs = []
+            if info.type & Gst.PadProbeType.BUFFER_LIST:
+                lst = info.get_buffer_list()
+                bufs = [lst.get(i) for i in range(lst.length())]
+            elif info.type & Gst.PadProbeType.BUFFER:
+                bufs = [info.get_buffer()]
+            sent.extend((b.extract_dup(0, b.get_size()), b.pts) for b in bufs)
+            return Gst.PadProbeReturn.DROP
+
+        data = Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST
+        peer.pipeline.get_by_name("pay").get_static_pad("src").add_probe(data, on_paid)
+        peer.rtpin.get_static_pad("src").add_probe(data, on_sent)
+        second = Gst.Buffer.new_wrapped(bytes.fromhex("00000001") + bytes([0x41, 0x9A]) + bytes(range(256)) * 12)
+        second.pts = second.dts = now + 40 * Gst.MSECOND
+        peer.push(gst.Frame(buf, True, caps, now))
+        peer.push(gst.Frame(second, False, caps, now + 40 * Gst.MSECOND))
+        peer.pipeline.set_state(Gst.State.PLAYING)
+        deadline = time.monotonic() + 5
+        while (len(sent) < 6 or len(sent) < len(paid)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        peer.close()
+    assert len(paid) >= 6 and len(sent) == len(paid)
+    times = [original[4:8] for original in paid]
+    assert len(set(times)) == 2
+    for index, (original, (packet, pts)) in enumerate(zip(paid, sent)):
+        assert original[0] & 0x10 == 0  # the payloader wrote no extension of its own
+        assert len(packet) <= gst.RTP_MTU
+        assert pts != Gst.CLOCK_TIME_NONE  # the payloader's timestamps are kept (RTCP sender reports use them)
+        if index and times[index] == times[index - 1]:
+            assert packet == original
+            continue
+        assert packet[0] == original[0] | 0x10 and packet[1:12] == original[1:12]
+        assert packet[12:20] == bytes([0xBE, 0xDE, 0x00, 0x01, 0x52, 0x00, 0x00, 0x00])  # id 5, 3 bytes, 0 and 0
+        assert packet[20:] == original[12:]
+    assert sum(packet[0] & 0x10 == 0x10 for packet, _ in sent) == 2
+
+
 # -- sound for WebRTC viewers (issue 14) ------------------------------------------------------------------------
 
 AUDIO_OFFER = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer_audio.sdp").read_text()
@@ -290,3 +413,5 @@ def test_webrtcbin_answers_opus_when_the_stream_has_sound(with_audio: bool) -> N
         assert msids == {"camstream"} and len(cnames) == 1, answer
     else:
         assert peer.audio_pt is None and "a=sendonly" not in sections["audio"], sections["audio"]
+    # Playout delay 0 only for a stream without sound: with sound, Chromium must be free to lip-sync the picture.
+    assert ("playout-delay" in answer) is (not with_audio) and (peer.playout_delay_id is None) is with_audio

@@ -8,6 +8,7 @@ The base owns the child process, the one wait-until-ready loop and the stop/reap
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -66,6 +67,8 @@ class Launch:
     on_stdout_line: Callable[[str], None] | None = field(default=None, compare=False)
     # Sees every stderr line too (they are kept in the ring buffer either way), e.g. to relay warnings.
     on_stderr_line: Callable[[str], None] | None = field(default=None, compare=False)
+    # Descriptors the process inherits (a listening socket camstream made for it); closed here once it started.
+    pass_fds: Sequence[int] = ()
 
 
 def last_lines(tail: Sequence[str], n: int = 3) -> str:
@@ -142,8 +145,13 @@ class ManagedServer(ABC):
         launch = self._launch()
         self.child = proc.Child(self.label, launch.argv, env=launch.env, cwd=launch.cwd,
                                 stop_signal=self.stop_signal, death_signal=self.death_signal,
-                                on_stdout_line=launch.on_stdout_line, on_stderr_line=launch.on_stderr_line)
-        self.child.start()
+                                on_stdout_line=launch.on_stdout_line, on_stderr_line=launch.on_stderr_line,
+                                pass_fds=launch.pass_fds)
+        try:
+            self.child.start()
+        finally:
+            for fd in launch.pass_fds:  # the child has its own copies now (or failed to start)
+                os.close(fd)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until it serves; ServerError (with its last stderr) if it dies first or takes too long."""

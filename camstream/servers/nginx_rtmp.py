@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from camstream import proc
 from camstream.errors import CamstreamError, ConfigError, MissingToolError, PortInUseError, ServerError
-from camstream.net import check_port_free, port_accepts, tcp_port_free
+from camstream.net import check_port_free, listening_socket, port_accepts, tcp_port_free
 from camstream.servers.base import Launch, ManagedServer
 from camstream.storage.atomic import write_atomic
 
@@ -34,6 +34,10 @@ DEFAULT_STAT_PORT = 8089
 DEFAULT_APP = "live"
 DEFAULT_STREAM_KEY = "cam"
 DEFAULT_DROP_IDLE_PUBLISHER = "10s"
+# Kernel send buffer of every RTMP connection (the kernel doubles it): a player that stops reading fills it within a
+# second or two and nginx's `timeout` starts; 256 kB still carries 20 Mbit/s over a 100 ms round trip, and nginx
+# queues a moment's hiccup in its own out_queue. The builtin RTSP server bounds its viewers the same way.
+PLAYER_SEND_BUFFER = 256 * 1024
 # Where Debian / Raspberry Pi OS (libnginx-mod-rtmp) and other common layouts put the dynamic module.
 RTMP_MODULE_CANDIDATES: tuple[str, ...] = (
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
@@ -390,12 +394,20 @@ class NginxRtmpServer(ManagedServer):
             raise PortInUseError(f"port {self.stat_port} is already in use: choose another with rtmp.stat_port")
 
     def _launch(self) -> Launch:
-        """Check ports, write and test the config; nginx runs in the foreground."""
+        """Check ports, write and test the config; nginx runs in the foreground on the RTMP socket we made."""
         nginx = proc.which("nginx", self.nginx_path)
         self._check_ports_free()
         self.write_config()
         self.check_config(nginx)
-        return Launch(self.argv(nginx))
+        # nginx-rtmp has no sndbuf setting, and Linux grows a player's send buffer up to tcp_wmem's maximum (4 MB)
+        # while nginx's writes succeed: a player that stopped reading held that much and was only dropped once it
+        # was full, ~35 s at 1 Mbit/s, before the `timeout` even started. So camstream binds the RTMP port itself
+        # with a bounded SO_SNDBUF, which every accepted connection inherits, and nginx takes the socket over
+        # through its NGINX environment variable (the inherited sockets of nginx's binary upgrade, "using
+        # inherited sockets from" in its log; it matches the `listen` by address).
+        sock = listening_socket("0.0.0.0", self.port, "--rtmp-port or rtmp.port", send_buffer=PLAYER_SEND_BUFFER)
+        fd = sock.detach()
+        return Launch(self.argv(nginx), env={"NGINX": f"{fd};"}, pass_fds=(fd,))
 
     def _ready(self) -> bool:
         """The RTMP and /stat ports accept connections."""

@@ -36,6 +36,9 @@ MODULE = "camstream.servers.rtsp_builtin"
 PASSWORD_ENV = "CAMSTREAM_RTSP_PASSWORD"
 STATUS_FILE_NAME = RTSP_STATUS_FILE
 READY_PREFIX = "listening rtsp://"
+# Printed by the server, once a second, while it cannot write or even touch its status file (a read-only state
+# directory: an SD card that the kernel remounted read-only after errors), so camstream still sees it is alive.
+HEARTBEAT_LINE = "alive"
 # The server rewrites its status every second; older than this means it is not current.
 STATUS_STALE_S = 5.0
 # No new status for this long while the process lives: the server is hung and is restarted.
@@ -178,6 +181,7 @@ class BuiltinRtspServer(ManagedServer):
         self._ready_line = threading.Event()
         self._last_stamp: object = None
         self._stamp_seen_at: float | None = None
+        self._heartbeat = 0  # HEARTBEAT_LINEs seen so far
 
     @classmethod
     def wanted(cls, cfg: Config) -> bool:
@@ -253,6 +257,9 @@ class BuiltinRtspServer(ManagedServer):
         return Launch(self.argv(), env=self.env(), on_stdout_line=self._on_stdout, on_stderr_line=self._on_stderr)
 
     def _on_stdout(self, line: str) -> None:
+        if line == HEARTBEAT_LINE:
+            self._heartbeat += 1  # not logged: one a second
+            return
         if line.startswith(READY_PREFIX):
             self._ready_line.set()
         log.info("rtsp-server: %s", line)
@@ -270,11 +277,12 @@ class BuiltinRtspServer(ManagedServer):
         The server rewrites its status every second from its main loop; when that stops, the loop is stuck
         (deadlock, SIGSTOP) and no viewer is served. Judged on the monotonic clock, so a wall-clock jump
         (NTP after boot without an RTC) is never mistaken for a hang. The file's mtime counts as a sign of life
-        too: when the state directory is full the server cannot rewrite the file, only touch it.
+        too: when the state directory is full the server cannot rewrite the file, only touch it; and when it
+        cannot even do that (read-only), the heartbeat lines it prints on stdout.
         """
         now = time.monotonic() if now is None else now
         st = self.status()
-        stamp = (st.get("updated_at") if st else None, _mtime_ns(self.status_file))
+        stamp = (st.get("updated_at") if st else None, _mtime_ns(self.status_file), self._heartbeat)
         if stamp != self._last_stamp or self._stamp_seen_at is None:
             self._last_stamp, self._stamp_seen_at = stamp, now
             return None
@@ -315,7 +323,10 @@ class BuiltinRtspServer(ManagedServer):
     def _stopped(self) -> None:
         """Remove the status file: a stopped server has no viewers."""
         if self.status_file is not None:
-            Path(self.status_file).unlink(missing_ok=True)
+            try:
+                Path(self.status_file).unlink(missing_ok=True)
+            except OSError:  # a read-only state directory: the process is stopped all the same
+                pass
         self._ready_line.clear()
 
 

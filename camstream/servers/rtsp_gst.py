@@ -476,7 +476,8 @@ class RtspServer:
                 with open(path, "ab"):
                     os.utime(path)
             except OSError:
-                pass
+                # Not even that (a read-only state directory): say it on stdout, which camstream reads anyway.
+                print("alive", flush=True)  # rtsp_builtin.HEARTBEAT_LINE, like its READY_PREFIX below
             if not self._status_failing:
                 log.warning("cannot write status file %s: %s; serving on, status not updated until it can",
                             path, exc.strerror or exc)

@@ -230,7 +230,10 @@ class WebServer(ManagedServer):
 
     def _stopped(self) -> None:
         """Remove the status file: a stopped server has no viewers."""
-        self.status_file.unlink(missing_ok=True)
+        try:
+            self.status_file.unlink(missing_ok=True)
+        except OSError:  # a read-only state directory: the process is stopped all the same
+            pass
         self._ready_line.clear()
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bench.web_media import CpuRow, latency_row, publisher_argv, render
+import subprocess
+
+import pytest
+
+from bench.web_media import ON_SCREEN, CpuRow, latency_row, png_gray_rows, publisher_argv, render
+from camstream.latency import cell_size, decode_stamp, stamp_rows
 
 
 def test_render_states_the_target_against_rtsp() -> None:
@@ -14,6 +19,34 @@ def test_render_states_the_target_against_rtsp() -> None:
     assert "| 3 WebRTC (WHEP) | 7.0% | 2.0% |" in section
     assert "NOT met" in render([rows[0], latency_row("WebRTC (WHEP)", [100.0])], [], "m")
     assert "not measured" in render([rows[0]], [], "m")
+
+
+def test_target_judged_on_screen_when_measured() -> None:
+    rows = [latency_row("RTSP (GStreamer viewer, UDP)", [10.0]), latency_row("WebRTC (WHEP)", [5.0]),
+            latency_row(f"WebRTC (WHEP), {ON_SCREEN}", [20.0])]
+    assert "20 / 10 ms = 2.00x, NOT met." in render(rows, [], "m")
+    rows.append(latency_row("WebRTC (WHEP), at decoder output", [9.0]))
+    assert "Up to the decoder, WebRTC 9 ms vs RTSP 10 ms; the browser's display path (on screen - at decoder output, " \
+        "p50) adds 11 ms." in render(rows, [], "m")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pix_fmt", ["rgb24", "rgba"])
+def test_stamp_read_back_from_an_ffmpeg_png(pix_fmt: str) -> None:
+    # The screencast reader on a PNG from a real encoder (FFmpeg, every row filter type: -pred mixed).
+    width, ms = 320, 1_764_000_123_456
+    cell = cell_size(width)
+    plane = stamp_rows(width, ms) + bytes(range(256)) * (width * (180 - cell) // 256)
+    png = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{width}x180", "-i", "-",
+         "-pix_fmt", pix_fmt, "-c:v", "png", "-pred", "mixed", "-f", "image2pipe", "-"],
+        input=plane, capture_output=True, check=True,
+    ).stdout
+    gray, got_width = png_gray_rows(png, cell)
+    assert got_width == width and gray == plane[:width * cell]
+    assert decode_stamp(gray, width, cell) == ms
+    with pytest.raises(ValueError):
+        png_gray_rows(b"GIF89a" + png[6:], cell)
 
 
 def test_one_encode_teed_to_both_ingests() -> None:

@@ -166,6 +166,22 @@ def test_auto_plays_webrtc_and_whep_session_is_deleted(launch, app: MediaApp, pu
     assert app.stats()["viewers"]["webrtc"] == 0
 
 
+def test_live_view_asks_for_no_playout_delay(launch, app: MediaApp, publisher: Publisher) -> None:  # type: ignore[no-untyped-def]
+    # Both ends ask Chromium to show each frame as soon as it is decoded: the receiver's jitterBufferTarget is 0
+    # (player.js), and the answer carries the playout-delay extension under the id the browser offered it (the
+    # hub then writes min = max = 0 into every packet: test_webrtc_packets_carry_playout_delay_zero).
+    page, start = open_page(launch(), app.url(), "webrtc")
+    assert_plays(page, start, "webrtc", app, within=8)
+    got = page.evaluate("""() => {
+        const pc = window.player.conn.pc, uri = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+        const id = (sdp) => { const m = sdp.split("\\r\\n").find(l => l.startsWith("a=extmap:") && l.endsWith(" " + uri));
+                              return m ? parseInt(m.slice(9), 10) : null; };
+        return {target: pc.getReceivers()[0].jitterBufferTarget, offered: id(pc.localDescription.sdp),
+                answered: id(pc.remoteDescription.sdp)};
+    }""")
+    assert got["target"] == 0 and got["offered"] is not None and got["answered"] == got["offered"], got
+
+
 def test_encoder_sigkill_page_recovers(launch, app: MediaApp, publisher: Publisher) -> None:  # type: ignore[no-untyped-def]
     browser = launch()
     pages = []

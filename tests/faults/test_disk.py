@@ -6,7 +6,6 @@ client; chunks left on disk are decoded with real FFmpeg.
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 import time
@@ -16,52 +15,26 @@ from pathlib import Path
 import pytest
 
 from _clients import Viewer, Window, status
+from _disks import fill, tmpfs
 from support import Camstream, free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 40 MB tmpfs that really fills")
 
 FPS = 25
-FAULT_SECONDS = 60  # how long each fault lasts while the viewer is measured
+FAULT_SECONDS = 60  # how long each fault lasts while the viewer is measured (issue 12: "at least a minute")
+# Paused for lack of space: the pause, its one line and the resume are what is tested, not a minute of it (the
+# minute-long full disk is the first test); the viewer is measured over twice this, paused and resumed.
+PAUSED_SECONDS = 15
 ARGS = ["--source", "testsrc", "--resolution", "320x240", "--fps", str(FPS), "--bitrate", "1000k",
         "--rtsp", "--rtsp-server", "builtin", "--record", "--snapshots", "--segment-seconds", "2",
         "--min-free", "0", "-v"]
 
 
-def _umount_all(path: Path) -> None:
-    for _ in range(5):
-        if not os.path.ismount(path):
-            return
-        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 40 MB tmpfs mounted for the test, always unmounted after it."""
-    mnt = tmp_path / "ssd"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)], check=True)
-    try:
+    with tmpfs(tmp_path / "ssd", "40m") as mnt:
         yield mnt
-    finally:
-        _umount_all(mnt)
-
-
-def fill(directory: Path, name: str = "filler", leave: int = 0) -> Path:
-    """Another program writes until the disk is full (ENOSPC), or until only `leave` bytes are free."""
-    path = directory / name
-    block = b"\0" * (256 * 1024)
-    with path.open("ab") as fh:
-        while True:
-            free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
-            if free <= leave:
-                break
-            try:
-                fh.write(block[: max(4096, min(len(block), free - leave))])
-                fh.flush()
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                break
-    return path
 
 
 def chunks(ssd: Path) -> list[Path]:
@@ -138,10 +111,10 @@ def test_nothing_left_to_delete_pauses_once_and_resumes_by_itself(disk: Path, tm
         viewer = Viewer(f"rtsp://127.0.0.1:{port}/live", "tcp")
         viewer.wait_frames(FPS, 30)
         window = Window(viewer, cs.proc.pid, state, FPS)
-        time.sleep(FAULT_SECONDS / 2)
+        time.sleep(PAUSED_SECONDS)
         filler.unlink()  # space comes back
         cs.wait_for(lambda: chunks(disk), 30, "a chunk after space came back")
-        time.sleep(max(0.0, FAULT_SECONDS - (time.monotonic() - window.t0)))
+        time.sleep(max(0.0, 2 * PAUSED_SECONDS - (time.monotonic() - window.t0)))
         ratio, produced, restarts = window.close()
         log = cs.log()
         assert ratio >= 0.95, f"viewer got {ratio:.1%} of {produced} frames\n{log}"

@@ -595,3 +595,26 @@ def test_cli_install_server_nginx_dry_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.stdout == NginxInstall(host=Host(root=root)).dry_run()
     bad = CliRunner().invoke(app, ["install-server", "apache"])
     assert bad.exit_code == 2
+
+
+def test_rtmp_connections_get_a_bounded_send_buffer() -> None:
+    # What nginx inherits: every accepted connection keeps the listener's send buffer instead of growing to
+    # tcp_wmem's maximum, so a player that stops reading blocks nginx's writes (and its timeout) within seconds.
+    import socket
+
+    from camstream.errors import PortInUseError
+    from camstream.net import free_port, listening_socket
+    from camstream.servers.nginx_rtmp import PLAYER_SEND_BUFFER
+
+    port = free_port()
+    listener = listening_socket("127.0.0.1", port, "--rtmp-port", send_buffer=PLAYER_SEND_BUFFER)
+    try:
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            with accepted:
+                cap = int(Path("/proc/sys/net/core/wmem_max").read_text())  # SO_SNDBUF is capped there (socket(7))
+                assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * min(PLAYER_SEND_BUFFER, cap)
+        with pytest.raises(PortInUseError, match=f"port {port} is already in use: choose another with --rtmp-port"):
+            listening_socket("127.0.0.1", port, "--rtmp-port", send_buffer=PLAYER_SEND_BUFFER)
+    finally:
+        listener.close()

@@ -28,6 +28,13 @@ gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstSdp, GstWebRTC  # noqa: E402
 
 from camstream.gstbuffer import shallow_copy  # noqa: E402
+from camstream.web.media.rtpext import (  # noqa: E402
+    PLAYOUT_DELAY_OVERHEAD,
+    PLAYOUT_DELAY_URI,
+    add_extension,
+    playout_delay_data,
+)
+from camstream.web.media.sdp import add_candidates, add_extmap, extmap_id  # noqa: E402
 
 log = logging.getLogger("camstream.web.media")
 
@@ -41,6 +48,11 @@ MAX_QUEUED_FRAMES = 15
 INGEST_RETRY_S = 1
 # Payload size: below the smallest path MTU a hotspot or VPN leaves once SRTP, UDP and IP headers are added.
 RTP_MTU = 1200
+# What every WebRTC viewer's packets tell the browser (rtpext.py): playout delay min = max = 0, i.e. show each
+# frame as soon as it is decoded. A live view loses smoothness on a jittery link, never gains delay (issue 13).
+PLAYOUT_DELAY_ASAP = playout_delay_data(0, 0)
+# What a rewritten packet keeps of the payloader's buffer besides its bytes.
+_RTP_METADATA = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.TIMESTAMPS | Gst.BufferCopyFlags.META
 # Opus packets (20 ms each) queued in a viewer's audio appsrc before it drops them: 0.5 s, like the video.
 MAX_QUEUED_AUDIO = 25
 # How many video frames the ingest averages the frames' transit delay over (see Ingest._lag): ~10 s at 25 fps,
@@ -158,6 +170,11 @@ class Ingest:
         pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
         pipeline.get_by_name("audio").connect("new-sample", self._on_audio_sample)
         pipeline.get_by_name("demux").connect("pad-added", self._on_pad)
+        # The encoder hanging up is the source's EOS. Waiting for the pipeline's EOS message instead would wait for
+        # ever when the stream has no sound: a bin posts EOS only once every sink has it, and the audio appsink,
+        # never linked, never gets it (the page then never recovered from an encoder restart).
+        pipeline.get_by_name("src").get_static_pad("src").add_probe(
+            Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_source_event, pipeline)
         bus = pipeline.get_bus()
         bus.add_signal_watch()
         watch = bus.connect("message", self._on_message)
@@ -199,15 +216,23 @@ class Ingest:
             GLib.timeout_add_seconds(INGEST_RETRY_S, self._reopen)
         return False
 
+    def _restart(self, pipeline: Gst.Pipeline, why: str) -> bool:
+        """GLib idle callback: reopen, unless `pipeline` was already replaced (EOS and an error may both ask)."""
+        if self._pipeline is pipeline:
+            log.info("web media ingest %s; waiting for a new connection", why)
+            self._reopen()
+        return False
+
+    def _on_source_event(self, _pad: Gst.Pad, info: Gst.PadProbeInfo, pipeline: Gst.Pipeline) -> Gst.PadProbeReturn:
+        event = info.get_event()
+        if event is not None and event.type == Gst.EventType.EOS:
+            GLib.idle_add(self._restart, pipeline, "closed by the encoder")
+        return Gst.PadProbeReturn.OK
+
     def _on_message(self, _bus: Gst.Bus, message: Gst.Message) -> None:
-        if message.type == Gst.MessageType.EOS:
-            log.info("web media ingest closed by the encoder; waiting for a new connection")
-        elif message.type == Gst.MessageType.ERROR:
+        if message.type == Gst.MessageType.ERROR:
             err, _debug = message.parse_error()
-            log.warning("web media ingest error: %s; waiting for a new connection", err.message)
-        else:
-            return
-        GLib.idle_add(self._reopen)
+            GLib.idle_add(self._restart, self._pipeline, f"error: {err.message}")
 
     def _on_sample(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
         sample = sink.emit("pull-sample")
@@ -269,9 +294,14 @@ def peer_description(pt: int, audio_pt: int | None = None) -> str:
     # (rtph264pay docs). config-interval=0: the ingest's h264parse already puts SPS/PPS in every IDR access
     # unit; rtph264pay 1.22 with -1 would also insert them before every IDR *slice*, splitting sliced
     # pictures (x264 -tune zerolatency) in a way decoders drop (see camstream/servers/rtsp_gst.py).
+    # The packets then pass through Python (appsink `rtpout` -> appsrc `rtpin`) to gain the playout-delay
+    # header extension (rtpext.py: GStreamer 1.22 has no element for it); the MTU leaves room for it.
     return (
         "appsrc name=src is-live=true format=time do-timestamp=false block=false ! "
-        f"rtph264pay name=pay pt={pt} mtu={RTP_MTU} config-interval=0 aggregate-mode=zero-latency ! "
+        f"rtph264pay name=pay pt={pt} mtu={RTP_MTU - PLAYOUT_DELAY_OVERHEAD} config-interval=0 "
+        "aggregate-mode=zero-latency ! "
+        "appsink name=rtpout sync=false emit-signals=true buffer-list=true "
+        "appsrc name=rtpin is-live=true format=time do-timestamp=false block=false ! "
         "webrtcbin name=rtc bundle-policy=max-bundle latency=0"
     ) + (
         "" if audio_pt is None else
@@ -318,6 +348,12 @@ class WebRtcPeer:
         self.pipeline.use_clock(Gst.SystemClock.obtain())
         self.appsrc: GstApp.AppSrc = self.pipeline.get_by_name("src")
         self.appsrc.set_property("caps", clean)
+        # The playout-delay extension's id in this viewer's offer; None: the browser did not offer it (Firefox).
+        self.playout_delay_id: int | None = None
+        self._rtp_caps: Gst.Caps | None = None
+        self._marked_time = b""  # RTP timestamp of the last packet given the extension
+        self.rtpin: GstApp.AppSrc = self.pipeline.get_by_name("rtpin")
+        self.pipeline.get_by_name("rtpout").connect("new-sample", self._on_rtp)
         self.rtc: Gst.Element = self.pipeline.get_by_name("rtc")
         # The SSRC the answer announces must be the one the payloader sends: Chromium ties the video track to the
         # signalled SSRC, and frames under any other SSRC are decoded but never reach the <video> element.
@@ -391,6 +427,10 @@ class WebRtcPeer:
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the WebRTC pipeline did not start")
         t1 = time.monotonic()
+        # Not with sound: Chromium lip-syncs the picture to the sound by delaying it, and a maximum playout delay of 0
+        # forbids that. Measured with a tone: the picture then showed at 24 ms but the sound came ~110 ms after it
+        # (its jitter buffer grew from 72 to 137 ms); without the extension both stay in sync (picture at ~60 ms).
+        self.playout_delay_id = extmap_id(offer_sdp, PLAYOUT_DELAY_URI) if self.audio_pt is None else None
         ok, msg = GstSdp.SDPMessage.new_from_text(offer_sdp)
         if ok != GstSdp.SDPResult.OK:
             raise ValueError("the offer is not valid SDP")
@@ -408,8 +448,9 @@ class WebRtcPeer:
                   t1 - t0, t2 - t1, t3 - t2, time.monotonic() - t3)
         local = self.rtc.get_property("local-description")
         text: str = (local or answer).sdp.as_text()
-        from camstream.web.media.sdp import add_candidates
-
+        if self.playout_delay_id is not None:
+            # webrtcbin answers no extension it has no element for; this one the hub writes itself (_on_rtp).
+            text = add_extmap(text, self.playout_delay_id, PLAYOUT_DELAY_URI)
         return add_candidates(text, list(self._candidates))
 
     @staticmethod
@@ -456,6 +497,33 @@ class WebRtcPeer:
 
     def _on_rtcp(self, *_args: object) -> None:
         self.last_rtcp = time.monotonic()
+
+    def _on_rtp(self, sink: GstApp.AppSink) -> Gst.FlowReturn:
+        """The payloader's packets (its streaming thread): add the playout-delay extension, hand to webrtcbin."""
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.OK
+        caps = sample.get_caps()
+        if caps is not None and (self._rtp_caps is None or not caps.is_equal(self._rtp_caps)):
+            self._rtp_caps = caps
+            self.rtpin.set_caps(caps)
+        packets = sample.get_buffer_list()
+        bufs = [packets.get(i) for i in range(packets.length())] if packets is not None else [sample.get_buffer()]
+        ext_id = self.playout_delay_id
+        out = Gst.BufferList.new_sized(len(bufs))
+        for buf in bufs:
+            # Only a frame's first packet: libwebrtc takes a frame's playout delay from its first packet and keeps
+            # the last one it got for frames without (RtpFrameObject, VideoReceiveStream2::OnCompleteFrame), and
+            # every packet through Python doubled the hub's CPU per viewer (bench/web_media.py).
+            rtp_time = buf.extract_dup(4, 4)
+            if ext_id is not None and rtp_time != self._marked_time:
+                self._marked_time = rtp_time
+                size = buf.get_size()
+                new = Gst.Buffer.new_wrapped(add_extension(buf.extract_dup(0, size), ext_id, PLAYOUT_DELAY_ASAP))
+                new.copy_into(buf, _RTP_METADATA, 0, size)
+                buf = new
+            out.insert(-1, buf)
+        return self.rtpin.push_buffer_list(out)
 
     def push(self, frame: Frame) -> None:
         """Hand one frame to this viewer (ingest thread); skips to the next keyframe when it falls behind."""

@@ -154,6 +154,32 @@ def add_candidates(answer: str, candidates: list[tuple[int, str]]) -> str:
     return _join(session, media)
 
 
+def extmap_id(offer: str, uri: str) -> int | None:
+    """The id the offer's first video section gives header extension `uri`; None when absent or not 1-14.
+
+    Only ids 1-14 fit the one-byte header form (RFC 8285 4.2) that every receiver must parse.
+    """
+    _session, media = _sections(offer)
+    video = next((s for s in media if s[0].startswith("m=video")), None)
+    for line in video or []:
+        m = re.match(r"a=extmap:(\d+)(?:/\w+)? (\S+)", line)
+        if m and m.group(2) == uri:
+            ext_id = int(m.group(1))
+            return ext_id if 1 <= ext_id <= 14 else None
+    return None
+
+
+def add_extmap(answer: str, ext_id: int, uri: str) -> str:
+    """The answer with `a=extmap:<ext_id> <uri>` in its video section (after its rtcp-mux, if any), once."""
+    session, media = _sections(answer)
+    for section in media:
+        if not section[0].startswith("m=video") or any(line.startswith(f"a=extmap:{ext_id} ") for line in section):
+            continue
+        at = next((i + 1 for i, line in enumerate(section) if line == "a=rtcp-mux"), len(section))
+        section.insert(at, f"a=extmap:{ext_id} {uri}")
+    return _join(session, media)
+
+
 def trickle_candidates(fragment: str) -> list[tuple[str | None, str]]:
     """(mid, 'candidate:...') of an application/trickle-ice-sdpfrag body (RFC 8840), in order."""
     mid: str | None = None

@@ -221,15 +221,19 @@
         // WebRTC streams Chromium fills it from the jitter buffer's render-time estimate, up to seconds off.
         var shown = Date.now() + (now - performance.now());
         var lat = shown - ms;
-        self.latencies.push(lat);
-        if (self.latencies.length > 600) self.latencies.shift();
         if (meta.receiveTime !== undefined && meta.processingDuration !== undefined) {
           // WebRTC only: when the frame left the decoder (its last packet's arrival plus decoding), i.e. the
           // same point a GStreamer or FFmpeg viewer measures; the rest of `lat` is the browser's display path.
           var decoded = Date.now() + (meta.receiveTime + meta.processingDuration * 1000 - performance.now());
           self.decodedLatencies.push(decoded - ms);
           if (self.decodedLatencies.length > 600) self.decodedLatencies.shift();
+          // Chromium hands a frame played without delay (playout-delay 0) to the compositor as soon as it is
+          // decoded, and the rendering step that first shows it to the page can have begun before that: a frame
+          // is never shown before it is decoded.
+          lat = Math.max(lat, decoded - ms);
         }
+        self.latencies.push(lat);
+        if (self.latencies.length > 600) self.latencies.shift();
         self._emit("latency", {ms: lat});
       }
       video.requestVideoFrameCallback(onFrame);
@@ -317,9 +321,10 @@
       });
       if (caps.length && tr.setCodecPreferences) tr.setCodecPreferences(caps);
     } catch (e) { /* older browsers: offer everything, the server picks H.264 */ }
-    // Live view: play each frame as soon as it is decodable (jitterBufferTarget: W3C webrtc-extensions).
-    // A live view: render each frame as soon as it is decoded, no smoothing delay (W3C webrtc-extensions
-    // jitterBufferTarget; Chromium's playoutDelayHint = 0 selects its low-latency renderer).
+    // A live view: no jitter-buffer target of our own (W3C webrtc-extensions jitterBufferTarget; Chromium's
+    // older playoutDelayHint). This lowers only the minimum playout delay: libwebrtc renders frames as soon as
+    // they are decoded only when the sender also caps the maximum, which the hub does with the playout-delay
+    // RTP header extension for a stream without sound (camstream/web/media/rtpext.py; with sound, lip sync wins).
     if ("jitterBufferTarget" in tr.receiver) tr.receiver.jitterBufferTarget = 0;
     if ("playoutDelayHint" in tr.receiver) tr.receiver.playoutDelayHint = 0;
     if (!video.muted) {  // sound on (a reconnect after the user unmuted): let the browser lip-sync
