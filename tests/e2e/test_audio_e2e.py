@@ -204,7 +204,9 @@ def test_microphone_unplugged_and_back_video_never_stops(camstream_run, pulse: P
     loud = [pts for pts, db in levels if db > -40]
     quiet = [pts for pts, db in levels if db < -90]
     assert loud and quiet
-    assert min(quiet) > min(loud) and max(loud) > max(quiet), "tone, silence, tone again"
+    # The viewer's first milliseconds may be quiet too, before the tone's first packet: look between the tones.
+    gap = [pts for pts in quiet if min(loud) < pts < max(loud)]
+    assert gap and max(gap) - min(gap) >= 3, "tone, silence while the device was gone, tone again"
 
 
 def test_recordings_export_keeps_the_sound_copy_only(camstream_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
