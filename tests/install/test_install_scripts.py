@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from _checkout import needs_visible_checkout
 from _standins import StandIns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +22,7 @@ def _camstream_shim(tmp_path: Path) -> str:
     return str(shim)
 
 
+@needs_visible_checkout
 def test_service_wrapper_maps_seed_variables(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("paths:\n  ssd_path: /mnt/ssd/cam\n")

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+from _checkout import HIDDEN_BY, needs_visible_checkout
 from _standins import StandIns
 from camstream.install import service
 from camstream.install.plan import Run, WriteFile
@@ -331,6 +332,7 @@ paths:
 
 
 @pytest.mark.skipif(not os.access(PROGRAM, os.X_OK), reason="camstream is not installed next to this Python")
+@needs_visible_checkout
 def test_dry_run_with_run_flags_and_no_config_anywhere(box: dict[str, object], tmp_path: Path) -> None:
     result = _camstream(box, "install-service", "--dry-run", "--device", "/dev/video0", "--rtsp", "--rtmp",
                         "--ssd-path", "/srv/camstream", CAMSTREAM_HOST_EUID="1000")
@@ -352,6 +354,7 @@ def test_dry_run_with_run_flags_and_no_config_anywhere(box: dict[str, object], t
 
 
 @pytest.mark.skipif(not os.access(PROGRAM, os.X_OK), reason="camstream is not installed next to this Python")
+@needs_visible_checkout
 def test_dry_run_with_config_in_tmp_uses_the_copy(box: dict[str, object], tmp_path: Path) -> None:
     result = _camstream(box, "install-service", "--dry-run", "--user", "daemon", "--config", str(box["config"]))
     assert (result.returncode, result.stderr) == (0, "")
@@ -367,6 +370,7 @@ def test_dry_run_with_config_in_tmp_uses_the_copy(box: dict[str, object], tmp_pa
         _assert_verified(_verify(tmp_path, unit))
 
 
+@needs_visible_checkout
 def test_install_reinstall_uninstall_purge_against_standins(box: dict[str, object]) -> None:
     standins: StandIns = box["standins"]  # type: ignore[assignment]
     root: Path = box["root"]  # type: ignore[assignment]
@@ -420,6 +424,7 @@ def test_install_reinstall_uninstall_purge_against_standins(box: dict[str, objec
     assert sorted(p.name for p in (root / "etc/camstream").iterdir()) == []
 
 
+@needs_visible_checkout
 def test_install_without_root_refuses_and_dry_run_does_not(box: dict[str, object]) -> None:
     standins: StandIns = box["standins"]  # type: ignore[assignment]
     result = _camstream(box, "install-service", "--user", "daemon", "--config", str(box["config"]),
@@ -457,6 +462,7 @@ def test_install_rejects_bad_input_with_exit_2(box: dict[str, object], args: lis
     assert list(box["root"].iterdir()) == []  # type: ignore[attr-defined]
 
 
+@needs_visible_checkout
 def test_install_needs_an_explicit_ssd_path(box: dict[str, object]) -> None:
     config: Path = box["tmp"] / "bare.yaml"  # type: ignore[operator]
     config.write_text("video:\n  fps: 25\n")
@@ -499,6 +505,7 @@ def test_viewer_urls(tmp_path: Path, yaml_text: str, expected: list[str]) -> Non
     assert viewers.viewer_urls(cfg, ["10.42.0.1"]) == expected
 
 
+@needs_visible_checkout
 def test_install_service_names_the_hotspot_address_first(box: dict[str, object]) -> None:
     state = box["root"] / "var/lib/camstream/hotspot/state.json"  # type: ignore[operator]
     state.parent.mkdir(parents=True)
@@ -524,6 +531,7 @@ def test_viewer_urls_include_the_web_view_when_it_is_on(tmp_path: Path, yaml_tex
     assert viewers.viewer_urls(cfg, ["10.42.0.1"]) == expected
 
 
+@needs_visible_checkout
 def test_config_already_in_etc_camstream_is_used_in_place(box: dict[str, object]) -> None:
     root: Path = box["root"]  # type: ignore[assignment]
     front = root / "etc/camstream/front.yaml"
@@ -539,3 +547,14 @@ def test_config_already_in_etc_camstream_is_used_in_place(box: dict[str, object]
     assert yaml.safe_load(_written(result.stdout, "/etc/camstream/front.yaml")) == {
         "video": {"fps": 12}, "paths": {"ssd_path": "/srv/front", "state_dir": "/var/lib/camstream-front"}}
     assert "ReadWritePaths=/srv/front /var/lib/camstream-front\n" in result.stdout
+
+
+@pytest.mark.skipif(HIDDEN_BY is None, reason="the checkout is outside /tmp and /var/tmp: the installs above run instead")
+def test_checkout_under_tmp_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    result = subprocess.run([sys.executable, "-m", "camstream", "install-service", "--dry-run", "--ssd-path", "/mnt/ssd/cam"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, "CAMSTREAM_HOST_ROOT": str(tmp_path / "root"), "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and "PrivateTmp=yes replaces with an empty directory" in result.stderr
+    assert "Traceback" not in result.stderr and not any((tmp_path / "root").iterdir())
