@@ -53,6 +53,28 @@ def port() -> int:
     return free_port()
 
 
+# Lines of each log a failed test's temporary folder holds, shown with the failure: CI prints only the report, and
+# a flaky failure is understood from what camstream, the media app or a server said at the time, or not at all.
+FAILURE_LOG_LINES = 40
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Attach the tail of every *.log under the failed test's tmp_path to its report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if not report.failed or not isinstance(tmp, Path):
+        return
+    for log in sorted(tmp.rglob("*.log"))[:8]:
+        try:
+            lines = log.read_text(errors="replace").splitlines()[-FAILURE_LOG_LINES:]
+        except OSError:
+            continue
+        if lines:
+            report.sections.append((f"log {log.relative_to(tmp)}", "\n".join(lines)))
+
+
 @pytest.fixture
 def camstream_run(tmp_path: Path) -> Iterator[StartCamstream]:
     """Factory: start `camstream run ARGS...`; every instance is stopped and reaped after the test."""

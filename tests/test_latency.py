@@ -150,6 +150,16 @@ def decode_gray(path: Path, width: int, height: int) -> list[int | None]:
     return [latency.decode_stamp(raw[i * size : (i + 1) * size], width, height) for i in range(len(raw) // size)]
 
 
+def assert_advancing(stamps: list[int]) -> None:
+    """The stamps never go backwards and span about the second of frames that was stamped.
+
+    Not strictly increasing: a loaded machine can stamp two frames in one burst within the same millisecond
+    (failed once in CI with a strict '>').
+    """
+    assert all(b >= a for a, b in zip(stamps, stamps[1:])), stamps
+    assert stamps[-1] - stamps[0] >= 500, stamps  # 25-30 frames at 25 fps span about 1 s
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("width", "height", "bitrate"),
@@ -176,7 +186,7 @@ def test_stamp_filter_survives_libx264_and_reads_back_the_wall_clock(
     assert len(stamps) == 30
     assert None not in stamps
     assert all(before <= s <= after for s in stamps)  # type: ignore[operator]
-    assert all(b > a for a, b in zip(stamps, stamps[1:]))  # type: ignore[operator]
+    assert_advancing(stamps)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
@@ -207,4 +217,4 @@ def test_y4m_generator_through_a_fifo_and_libx264(tmp_path: Path) -> None:
     assert len(stamps) == 25
     assert None not in stamps
     assert all(before <= s <= after for s in stamps)  # type: ignore[operator]
-    assert all(b > a for a, b in zip(stamps, stamps[1:]))  # type: ignore[operator]
+    assert_advancing(stamps)  # type: ignore[arg-type]
