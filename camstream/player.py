@@ -174,10 +174,17 @@ def ffplay_failure(tail: list[str], url: str, returncode: int | None) -> str | N
 def gst_failure(tail: list[str], returncode: int | None) -> str | None:
     """Why gst-launch stopped, or None after a normal end (window closed, EOS, or interrupted)."""
     errors = [line for line in tail if line.startswith("ERROR:")]
-    for line in errors:  # the element's own message comes first, "pipeline doesn't want to preroll" after it
-        match = re.match(r"ERROR: from element \S+: (.*)", line)
+    for i, line in enumerate(tail):  # the element's own message comes first, "pipeline doesn't want to preroll" after
+        match = re.match(r"ERROR: from element (\S+): (.*)", line)
         if match:
-            return match.group(1)
+            # gst-launch prints "Additional debug info:", the source location, then the element's own detail
+            # ("Failed to connect. (Generic error)"): the detail and the element say which step failed.
+            element = match.group(1).rsplit("/", 1)[-1].partition(":")[2]
+            rest = tail[i + 1 : i + 4]
+            detail = rest[2].strip() if len(rest) == 3 and rest[0] == "Additional debug info:" else ""
+            if detail.startswith("ERROR:"):
+                detail = ""
+            return f"{match.group(2).rstrip('.')} ({element}{': ' + detail.rstrip('.') if detail else ''})"
     if errors:
         return errors[0][len("ERROR:") :].strip()
     if returncode not in (0, None, -2, 130):

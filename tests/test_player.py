@@ -232,7 +232,17 @@ def test_gst_argv_rejects(url: str, sink: str, match: str) -> None:
     [
         pytest.param(["ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not open resource.",
                       "Additional debug info:", "ERROR: pipeline doesn't want to preroll."], 1,
-                     "Could not open resource.", id="element-error"),
+                     "Could not open resource (rtspsrc0)", id="element-error"),
+        pytest.param(["Progress: (connect) Connecting to rtsp://127.0.0.1:9/live",
+                      "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not open resource for "
+                      "reading and writing.",
+                      "Additional debug info:",
+                      "../gst/rtsp/gstrtspsrc.c(8336): gst_rtspsrc_retrieve_sdp (): /GstPipeline:pipeline0/"
+                      "GstRTSPSrc:rtspsrc0:",
+                      "Failed to connect. (Generic error)",
+                      "ERROR: pipeline doesn't want to preroll."], 1,
+                     "Could not open resource for reading and writing (rtspsrc0: Failed to connect. (Generic error))",
+                     id="element-error-with-detail"),  # gst-launch-1.0 1.22, nothing listening
         pytest.param([], 0, None, id="eos"),
         pytest.param([], -2, None, id="interrupted"),
         pytest.param(["something odd"], 3, "something odd", id="other-exit"),
@@ -276,6 +286,6 @@ def test_play_gst_decodes_a_real_camstream_rtsp_stream(camstream_run, tmp_path: 
         done = subprocess.run([sys.executable, "-m", "camstream", "play", "--player", "gst", "--transport", transport,
                                "--video-sink", "fakesink", "--frames", "30", url],
                               capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0, (transport, done.stderr)
         assert done.stderr == "" and done.stdout == ""
         assert time.monotonic() - started >= 0.9  # 30 frames at 30 fps really flowed (not an instant EOS)

@@ -245,6 +245,31 @@ def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
 
 
 @pytest.mark.slow
+def test_webrtc_viewer_opens_no_upnp_sockets() -> None:
+    # libnice asks a UPnP router to forward its ports unless told not to: for every viewer it joined SSDP
+    # (udp 1900) on each interface and served HTTP beside it (seen with `ss` here). A camera on a hotspot has no
+    # router to ask, and must not open ports to the internet on a router that does answer.
+    import psutil
+
+    from camstream.web.media import gst
+
+    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    gst.init()
+    caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
+                                    "framerate=25/1")
+    fmt = choose_format(offer, "42c00d")
+    peer = gst.WebRtcPeer(fmt.pt, "42c00d", caps, udp_port=None, udp_ports=1, stun_server=None, turn_server=None)
+    try:
+        answer = peer.negotiate(rewrite_offer(offer, fmt.pt, "42c00d"), 2.0)
+        time.sleep(0.5)  # UPnP discovery starts with gathering, which is complete by now
+        ports = {c.laddr.port for c in psutil.Process().net_connections("udp")}
+    finally:
+        peer.close()
+    assert "a=candidate:" in answer
+    assert 1900 not in ports, sorted(ports)
+
+
+@pytest.mark.slow
 def test_each_webrtc_viewer_stamps_its_own_copy_of_a_frame() -> None:
     # Issue 13: the first WebRTC viewers of several got 2-80% of the frames. Every viewer is pushed the same
     # frame; a Python buf.copy() is only a new reference, so the last viewer's timestamps (its running time)

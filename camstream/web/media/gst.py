@@ -364,14 +364,20 @@ class WebRtcPeer:
             self.rtc.set_property("stun-server", stun_server)
         if turn_server:
             self.rtc.set_property("turn-server", turn_server)
+        # webrtcbin 1.22 hands out its ICE agent only once it is READY: read in NULL state, the property is
+        # not a valid object and setting on it crashes the process (reproduced here).
+        self.pipeline.set_state(Gst.State.READY)
+        ice = self.rtc.get_property("ice-agent")
         if udp_port:
-            # webrtcbin 1.22 hands out its ICE agent only once it is READY: read in NULL state, the property is
-            # not a valid object and setting on it crashes the process (reproduced here).
-            self.pipeline.set_state(Gst.State.READY)
-            ice = self.rtc.get_property("ice-agent")
             ice.set_property("min-rtp-port", udp_port)
             ice.set_property("max-rtp-port", udp_port + max(1, udp_ports) - 1)
-            self._ice = ice  # the getter gives no reference of its own: the wrapper must not drop one early
+        # libnice's UPnP is on by default: each viewer would join SSDP (udp 1900) on every interface, serve HTTP
+        # beside it and ask any UPnP router to forward its ports from the internet (NiceAgent "upnp"). Host
+        # candidates on the hotspot and LAN, and STUN/TURN when configured, are how viewers reach us.
+        nice = ice.get_property("agent")
+        nice.set_property("upnp", False)
+        # The getters give no reference of their own: the wrappers must not drop one early.
+        self._ice, self._nice = ice, nice
         trans = self.rtc.emit("get-transceiver", 0)
         trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
         trans.set_property("do-nack", True)  # retransmit lost packets when the browser NACKs (RTX, RFC 4588)
