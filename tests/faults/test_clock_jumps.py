@@ -7,7 +7,7 @@ never touched. libfaketime 0.9.10 cannot be put under camstream's Python process
 makes every `time.sleep` fail with EINVAL (Python 3.11 sleeps with an absolute CLOCK_MONOTONIC deadline), even
 with FAKETIME_DONT_FAKE_MONOTONIC or FAKETIME_ONLY_CMDS set, and without the former the monotonic clock would jump
 too, which NTP never does. The Python side's use of the wall clock is covered with injected
-clocks instead: tests/test_server_hung.py (a jump is not a hang) and tests/storage/test_retention.py.
+clocks instead: tests/servers/test_server_hung.py (a jump is not a hang) and tests/storage/test_retention.py.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from camstream.web.media.sdp import (
     trickle_candidates,
 )
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 # The video section of a Debian Chromium 156 offer (recvonly, H.264 and RTX only), trimmed.
 OFFER = "\r\n".join([
     "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
@@ -164,7 +166,7 @@ def test_extension_leaves_non_rtp_alone_and_refuses_bad_ids() -> None:
 
 
 def test_playout_delay_extmap_from_offer_into_answer() -> None:
-    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    offer = (FIXTURES / "chromium156_whep_offer.sdp").read_text()
     assert extmap_id(offer, PLAYOUT_DELAY_URI) == 5
     assert extmap_id(OFFER, PLAYOUT_DELAY_URI) is None  # not offered (e.g. Firefox): nothing is sent
     assert extmap_id(OFFER.replace("a=mid:0", f"a=mid:0\r\na=extmap:15 {PLAYOUT_DELAY_URI}"), PLAYOUT_DELAY_URI) is None
@@ -222,7 +224,7 @@ def test_webrtcbin_answer_fmtp_ssrc_and_port_range() -> None:
     # SSRC announced, host candidates only from the fixed port range.
     from camstream.web.media import gst
 
-    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    offer = (FIXTURES / "chromium156_whep_offer.sdp").read_text()
     gst.init()
     caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
                                     "framerate=25/1")
@@ -253,7 +255,7 @@ def test_webrtc_viewer_opens_no_upnp_sockets() -> None:
 
     from camstream.web.media import gst
 
-    offer = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+    offer = (FIXTURES / "chromium156_whep_offer.sdp").read_text()
     gst.init()
     caps = gst.Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au,width=320,height=240,"
                                     "framerate=25/1")
@@ -390,8 +392,8 @@ def test_webrtc_packets_carry_playout_delay_zero() -> None:
 
 # -- sound for WebRTC viewers (issue 14) ------------------------------------------------------------------------
 
-AUDIO_OFFER = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer_audio.sdp").read_text()
-VIDEO_OFFER = (Path(__file__).parent / "fixtures" / "chromium156_whep_offer.sdp").read_text()
+AUDIO_OFFER = (FIXTURES / "chromium156_whep_offer_audio.sdp").read_text()
+VIDEO_OFFER = (FIXTURES / "chromium156_whep_offer.sdp").read_text()
 
 
 def test_opus_payload_of_the_offer() -> None:
