@@ -132,6 +132,8 @@ def render(status: Mapping[str, Any] | None, readings: Readings) -> str:
                  [({"reason": str(r)}, float(n)) for r, n in sorted(reasons.items()) if _num(n) is not None])
     w.one("recording_paused", "gauge", "1 while recording is paused because the disk is full",
           1 if s.get("recording_paused") else 0)
+    w.one("disk_not_answering", "gauge", "1 while the recording disk holds FFmpeg's writes (live goes on)",
+          1 if s.get("disk_not_answering") else 0)
     w.one("disk_free_bytes", "gauge", "free bytes on the recording disk", _num(s.get("disk_free_bytes")))
     _audio(w, s.get("audio"))
     if readings.last_chunk_mtime is not None:

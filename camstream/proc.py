@@ -75,6 +75,28 @@ def tie_to_parent(parent_pid: int, sig: int) -> Callable[[], None]:
     return setup
 
 
+def blocked_on_io(pid: int) -> bool:
+    """True when a thread of `pid` sleeps uninterruptibly (state D in /proc/PID/task/TID/stat, proc(5)).
+
+    That is a write or read the kernel holds until a disk answers (an SD card or USB disk that stalls, a frozen
+    filesystem): the process cannot run on, and cannot even be killed, until it does.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        end = stat.rfind(b")")  # the command name in parentheses may contain spaces and ')'
+        if stat[end + 2 : end + 3] == b"D":
+            return True
+    return False
+
+
 def quote(argv: Sequence[str]) -> str:
     """The argv as one shell-quoted line a user can paste, credentials hidden."""
     return scrub(shlex.join(argv))

@@ -34,6 +34,7 @@ class Status:
     restarts: int = 0
     last_restart_reason: str = ""
     recording_paused: bool = False
+    disk_not_answering: bool = False  # the recording disk holds FFmpeg's writes (a stalled SD card)
     viewers: int | None = None
     viewers_by_protocol: dict[str, int] = field(default_factory=dict)
     restart_reasons: dict[str, int] = field(default_factory=dict)  # metrics.reason_kind -> count

@@ -136,6 +136,10 @@ class Supervisor:
         self._servers_up = False
         self._last_status_write = 0.0
         self.recording_paused = False
+        # Monotonic time FFmpeg was last seen blocked on the recording disk; whether recording waits for it now.
+        self._disk_held_at = 0.0
+        self._disk_held_from = 0.0
+        self._disk_waiting = False
 
     # -- public -----------------------------------------------------------
     def run(self, duration: float | None = None) -> int:
@@ -316,18 +320,52 @@ class Supervisor:
         """Frames can keep flowing while an output is dead (tee's onfail=ignore): judge liveness by what
         lands on disk too, like Frigate's watchdog does with its recordings."""
         allowance = max(self.STARTUP_GRACE, self.wd.stall_seconds)
-        chunks = self.p.chunks
+        chunks, snaps = self.p.chunks, self.p.snapshots
+        if self._disk_waiting:
+            self._disk_answers_again(now)
+        # While the disk held FFmpeg's writes, nothing could land: the deadlines count from when it let go.
+        floor = max(started, self._disk_held_at)
         if chunks is not None and not self.recording_paused:
             limit = self.p.segment_seconds * 2 + self.wd.stall_seconds + allowance
-            since = max(started, chunks.last_at or started)
+            since = max(floor, chunks.last_at or started)
             if now - since > limit:
-                raise Restart(f"recording stalled: no chunk closed for {now - since:.0f} s", self._tail())
-        snaps = self.p.snapshots
+                self._output_stalled(now, since, f"recording stalled: no chunk closed for {now - since:.0f} s")
         if snaps is not None and not self.recording_paused:
             limit = self.p.snapshot_interval * 2 + self.wd.stall_seconds + allowance
-            since = max(started, snaps.last_at or started)
+            since = max(floor, snaps.last_at or started)
             if now - since > limit:
-                raise Restart(f"snapshots stalled: none written for {now - since:.0f} s", self._tail())
+                self._output_stalled(now, since, f"snapshots stalled: none written for {now - since:.0f} s")
+
+    def _output_stalled(self, now: float, since: float, why: str) -> None:
+        """Restart FFmpeg for an output that stopped, unless the disk is what holds it.
+
+        An SD card or USB disk that stalls (seconds to minutes: wear levelling, a failing card, a frozen
+        filesystem) blocks the recording's write in the kernel while frames and the live outputs flow on (each
+        tee slave writes from its own fifo thread). A restart cannot help then (FFmpeg cannot even die before
+        the disk answers) and would stop live for as long as the disk stalls: wait for the disk instead.
+        """
+        pid = self.ffmpeg.pid if self.ffmpeg is not None else None
+        if pid is not None and proc.blocked_on_io(pid):
+            if not self._disk_waiting:
+                self._disk_waiting, self._disk_held_from = True, since
+                log.warning("recording disk not answering: FFmpeg's writes to %s have been held by the kernel for "
+                            "%.0f s; live continues, recording resumes when the disk answers",
+                            self.p.disk_path or "the recording folder", now - since)
+            self._disk_held_at = now
+            return
+        raise Restart(why, self._tail())
+
+    def _disk_answers_again(self, now: float) -> None:
+        """While the disk held FFmpeg: note it still does, or say once that it answers and recording went on."""
+        pid = self.ffmpeg.pid if self.ffmpeg is not None else None
+        if pid is not None and proc.blocked_on_io(pid):
+            self._disk_held_at = now
+            return
+        landed = [out.last_at for out in (self.p.chunks, self.p.snapshots) if out is not None and out.last_at]
+        if landed and max(landed) > self._disk_held_at:
+            log.warning("recording disk answers again after %.0f s: recording goes on",
+                        self._disk_held_at - self._disk_held_from)
+            self._disk_waiting = False
 
     def _tail(self) -> list[str]:
         """FFmpeg's last stderr lines, then the camera process's (prefixed with its name)."""
@@ -407,6 +445,7 @@ class Supervisor:
         s.frames, s.fps, s.speed = progress.frame, progress.fps, progress.speed
         s.dropped_frames = progress.drop_frames
         s.recording_paused = self.recording_paused
+        s.disk_not_answering = self._disk_waiting
         s.viewers_by_protocol = self._viewers_by_protocol()
         s.viewers = sum(s.viewers_by_protocol.values()) if s.viewers_by_protocol else None
         # FFmpeg's own progress bitrate is N/A for the tee muxer: measure what actually lands.

@@ -1,4 +1,5 @@
-"""Disks that really fill: a tmpfs mounted for one test (needs root), and another program filling it."""
+"""Disks that really fill or stall: a tmpfs or an ext4 loop disk mounted for one test (needs root), another program
+filling it, and fsfreeze holding every write to it."""
 
 from __future__ import annotations
 
@@ -52,3 +53,30 @@ def fill(directory: Path, name: str = "filler", leave: int = 0) -> Path:
                 assert exc.errno == errno.ENOSPC
                 break
     return path
+
+
+@contextlib.contextmanager
+def ext4(path: Path, size: str) -> Iterator[Path]:
+    """An ext4 filesystem in a sparse file, loop-mounted at the new directory `path`; always unmounted (and thawed)
+    afterwards. Unlike tmpfs it can be frozen (fsfreeze(8)), which is how a stalling SD card is made here."""
+    image = path.with_suffix(".img")
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+    path.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(path)], check=False, capture_output=True)
+        unmount_all(path)
+        image.unlink()
+
+
+@contextlib.contextmanager
+def frozen(path: Path) -> Iterator[None]:
+    """Every write to the filesystem at `path` blocks in the kernel (state D) until the block ends (fsfreeze(8))."""
+    subprocess.run(["fsfreeze", "-f", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["fsfreeze", "-u", str(path)], check=True)

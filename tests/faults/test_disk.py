@@ -1,6 +1,6 @@
-"""The recording disk fills up, turns read-only or vanishes: live goes on, recording makes room or waits.
+"""The recording disk fills up, turns read-only, vanishes or stalls: live goes on, recording makes room or waits.
 
-A real 40 MB tmpfs is the recording disk (needs root: CI runs as root). The live RTSP viewer is a real FFmpeg
+A real 40 MB tmpfs is the recording disk (needs root: CI runs as root); a frozen ext4 loop disk is one that stalls. The live RTSP viewer is a real FFmpeg
 client; chunks left on disk are decoded with real FFmpeg.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from _clients import Viewer, Window, status
-from _disks import fill, tmpfs
+from _disks import ext4, fill, frozen, tmpfs
 from support import Camstream, free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a 40 MB tmpfs that really fills")
@@ -172,3 +172,38 @@ def test_read_only_or_vanished_disk_keeps_live_and_resumes(disk: Path, tmp_path:
         if viewer:
             viewer.stop()
         cs.kill()
+
+
+# Longer than the supervisor gives a silent output before it restarts FFmpeg (2 snapshot intervals + stall_seconds
+# + the start-up allowance: 17 s), as an SD card that stalls for half a minute is.
+STALL_SECONDS = 25
+
+
+def test_disk_that_stalls_holds_recording_and_never_live(tmp_path: Path) -> None:
+    with ext4(tmp_path / "card", "200M") as card:
+        cs, port, state = _start(card, tmp_path)
+        viewer = None
+        try:
+            cs.wait_for(lambda: len(chunks(card)) >= 2, 40, "two chunks")
+            viewer = Viewer(f"rtsp://127.0.0.1:{port}/live", "udp")
+            viewer.wait_frames(FPS, 20)
+            window = Window(viewer, cs.proc.pid, state, FPS)
+            with frozen(card):  # every write to the card blocks in the kernel
+                cs.wait_for(lambda: status(state).get("disk_not_answering") is True, STALL_SECONDS, "the status")
+                time.sleep(max(0.0, STALL_SECONDS - (time.monotonic() - window.t0)))
+            thawed = time.time()
+            cs.wait_for(lambda: [c for c in chunks(card) if c.stat().st_mtime > thawed + 2], 20, "a chunk after it")
+            time.sleep(5)
+            ratio, produced, restarts = window.close()
+            log = cs.log()
+            assert ratio >= 0.95, f"viewer got {ratio:.1%} of {produced} frames while the card stalled\n{log}"
+            assert restarts == 0 and "restarting:" not in log and "Traceback" not in log, log
+            assert user_lines(log, "recording disk not answering") == 1, log
+            assert user_lines(log, "recording disk answers again") == 1, log
+            assert status(state).get("disk_not_answering") is False
+            assert all(plays(c) for c in chunks(card)), [c.name for c in chunks(card) if not plays(c)]
+            _links_valid(card)
+        finally:
+            if viewer:
+                viewer.stop()
+            cs.kill()

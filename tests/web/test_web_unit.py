@@ -135,7 +135,7 @@ def test_metrics_text_parses_and_carries_every_series(tmp_path: Path) -> None:
     status = {"pid": 1, "state": "running", "source": "testsrc", "encoder": "libx264", "profile": "main",
               "uptime": 12.5, "frames": 300, "fps": 29.97, "bitrate_bps": 1_500_000, "dropped_frames": 2,
               "restarts": 3, "restart_reasons": {"stalled": 2, "ffmpeg_exited": 1}, "recording_paused": False,
-              "viewers_by_protocol": {"rtsp": 1, "webrtc": 2}, "disk_free_bytes": 10**9}
+              "disk_not_answering": True, "viewers_by_protocol": {"rtsp": 1, "webrtc": 2}, "disk_free_bytes": 10**9}
     thermal = tmp_path / "thermal"
     (thermal / "thermal_zone0").mkdir(parents=True)
     (thermal / "thermal_zone0" / "temp").write_text("48312\n")
@@ -155,6 +155,8 @@ def test_metrics_text_parses_and_carries_every_series(tmp_path: Path) -> None:
     assert value[("camstream_restarts_total", ())] == 3
     assert value[("camstream_restart_reasons_total", (("reason", "stalled"),))] == 2
     assert value[("camstream_disk_free_bytes", ())] == 10**9
+    assert value[("camstream_recording_paused", ())] == 0
+    assert value[("camstream_disk_not_answering", ())] == 1
     assert value[("camstream_seconds_since_last_chunk", ())] == 2
     assert value[("camstream_seconds_since_last_snapshot", ())] == 0.5
     assert value[("camstream_soc_temperature_celsius", (("zone", "cpu-thermal"),))] == pytest.approx(48.312)

@@ -121,6 +121,7 @@
     started_at: "started", uptime: "uptime", frames: "frames", fps: "fps", bitrate: "bitrate",
     bitrate_bps: "bitrate (bit/s)", speed: "speed", dropped_frames: "dropped frames", restarts: "restarts",
     last_restart_reason: "last restart", restart_reasons: "restart reasons", recording_paused: "recording paused",
+    disk_not_answering: "disk not answering",
     viewers: "viewers", viewers_by_protocol: "viewers by protocol", disk_free_bytes: "disk free",
     last_chunk: "last chunk", last_snapshot: "last snapshot", urls: "viewer URLs" };
 
