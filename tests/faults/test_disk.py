@@ -179,6 +179,7 @@ def test_read_only_or_vanished_disk_keeps_live_and_resumes(disk: Path, tmp_path:
 STALL_SECONDS = 25
 
 
+@pytest.mark.skipif(not Path("/dev/loop-control").exists(), reason="no loop devices here for an ext4 disk to freeze")
 def test_disk_that_stalls_holds_recording_and_never_live(tmp_path: Path) -> None:
     with ext4(tmp_path / "card", "200M") as card:
         cs, port, state = _start(card, tmp_path)
